@@ -1,0 +1,28 @@
+"""5.6 AlexNet (Krizhevsky et al., 2012), one tower, for 224x224 input."""
+from mxnet.gluon import nn
+
+from ..registry import register_model
+
+
+@register_model(section='5.6', resize=224, lr=0.01, batch_size=128)
+def alexnet(num_classes=10):
+    """AlexNet (Krizhevsky et al., 2012), as in d2l-zh 5.6."""
+    net = nn.HybridSequential()
+    # An 11x11 window with stride 4 shrinks the image fast; many channels
+    net.add(nn.Conv2D(96, kernel_size=11, strides=4,
+                      activation='relu'),          # (batch, 96, 54, 54)
+            nn.MaxPool2D(pool_size=3, strides=2),  # (batch, 96, 26, 26)
+            # Smaller window, padding keeps the size, more channels
+            nn.Conv2D(256, kernel_size=5, padding=2,
+                      activation='relu'),          # (batch, 256, 26, 26)
+            nn.MaxPool2D(pool_size=3, strides=2),  # (batch, 256, 12, 12)
+            # Three 3x3 convolutions; the last two keep 384 channels
+            nn.Conv2D(384, kernel_size=3, padding=1, activation='relu'),
+            nn.Conv2D(384, kernel_size=3, padding=1, activation='relu'),
+            nn.Conv2D(256, kernel_size=3, padding=1, activation='relu'),
+            nn.MaxPool2D(pool_size=3, strides=2),  # (batch, 256, 5, 5)
+            # Wide dense layers, with dropout against overfitting
+            nn.Dense(4096, activation='relu'), nn.Dropout(0.5),
+            nn.Dense(4096, activation='relu'), nn.Dropout(0.5),
+            nn.Dense(num_classes))
+    return net

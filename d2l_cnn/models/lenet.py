@@ -1,0 +1,29 @@
+"""5.5 LeNet (LeCun et al., 1998).
+
+First edition: sigmoid activations, max pooling, no padding. The second
+edition pads the first convolution by 2 and uses average pooling.
+"""
+from mxnet.gluon import nn
+
+from ..registry import register_model
+
+
+@register_model(section='5.5', resize=28, lr=0.9, batch_size=256)
+def lenet(num_classes=10, edition=1):
+    """LeNet-5 (LeCun et al., 1998), as in d2l-zh 5.5."""
+    if edition not in (1, 2):
+        raise ValueError('edition must be 1 or 2, not %r' % (edition,))
+    Pool = nn.MaxPool2D if edition == 1 else nn.AvgPool2D
+    padding = 0 if edition == 1 else 2
+    net = nn.HybridSequential()
+    net.add(nn.Conv2D(channels=6, kernel_size=5, padding=padding,
+                      activation='sigmoid'),    # (batch, 6, 24, 24)
+            Pool(pool_size=2, strides=2),       # (batch, 6, 12, 12)
+            nn.Conv2D(channels=16, kernel_size=5,
+                      activation='sigmoid'),    # (batch, 16, 8, 8)
+            Pool(pool_size=2, strides=2),       # (batch, 16, 4, 4)
+            # Dense flattens (batch, channels, height, width) itself
+            nn.Dense(120, activation='sigmoid'),
+            nn.Dense(84, activation='sigmoid'),
+            nn.Dense(num_classes))
+    return net

@@ -1,0 +1,67 @@
+"""5.8 Network in Network (Lin et al., 2013).
+
+A NiN block is one ordinary convolution followed by two 1x1
+convolutions, which act as a small multilayer perceptron at every pixel.
+No dense layer: the last block has one channel per class, averaged over
+the whole image.
+"""
+from mxnet.gluon import nn
+
+from ..registry import register_model
+
+
+def nin_block(num_channels, kernel_size, strides, padding):
+    """A convolution, then two 1x1 convolutions, all with ReLU.
+
+    ``num_channels`` is one number for all three (the book), or three
+    numbers, one per convolution (the CIFAR-10 NIN of the paper).
+    """
+    if isinstance(num_channels, int):
+        num_channels = (num_channels,) * 3
+    c1, c2, c3 = num_channels
+    blk = nn.HybridSequential()
+    blk.add(nn.Conv2D(c1, kernel_size, strides, padding,
+                      activation='relu'),
+            nn.Conv2D(c2, kernel_size=1, activation='relu'),
+            nn.Conv2D(c3, kernel_size=1, activation='relu'))
+    return blk
+
+
+@register_model(section='5.8', resize=224, lr=0.1, batch_size=128)
+def nin(num_classes=10):
+    """Network in Network (Lin et al., 2013), as in d2l-zh 5.8."""
+    net = nn.HybridSequential()
+    net.add(nin_block(96, kernel_size=11, strides=4, padding=0),
+            nn.MaxPool2D(pool_size=3, strides=2),  # (batch, 96, 26, 26)
+            nin_block(256, kernel_size=5, strides=1, padding=2),
+            nn.MaxPool2D(pool_size=3, strides=2),  # (batch, 256, 12, 12)
+            nin_block(384, kernel_size=3, strides=1, padding=1),
+            nn.MaxPool2D(pool_size=3, strides=2),  # (batch, 384, 5, 5)
+            nn.Dropout(0.5),
+            # One channel per class
+            nin_block(num_classes, kernel_size=3, strides=1, padding=1),
+            # Global average pooling: (batch, 10, 1, 1)
+            nn.GlobalAvgPool2D(),
+            # (batch, 10, 1, 1) -> (batch, 10)
+            nn.Flatten())
+    return net
+
+
+@register_model(section='5.8', resize=32, lr=0.1, batch_size=128,
+                data='cifar10')
+def nin_cifar10(num_classes=10):
+    """NIN for 32x32 CIFAR-10 (Lin et al., 2013, Section 4.2)."""
+    net = nn.HybridSequential()
+    net.add(nin_block((192, 160, 96), kernel_size=5, strides=1,
+                      padding=2),                  # (batch, 96, 32, 32)
+            nn.MaxPool2D(pool_size=3, strides=2),  # (batch, 96, 15, 15)
+            nn.Dropout(0.5),
+            nin_block(192, kernel_size=5, strides=1,
+                      padding=2),                  # (batch, 192, 15, 15)
+            nn.AvgPool2D(pool_size=3, strides=2),  # (batch, 192, 7, 7)
+            nn.Dropout(0.5),
+            nin_block((192, 192, num_classes), kernel_size=3, strides=1,
+                      padding=1),                  # (batch, 10, 7, 7)
+            nn.GlobalAvgPool2D(),                  # (batch, 10, 1, 1)
+            nn.Flatten())
+    return net

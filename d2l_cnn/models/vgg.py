@@ -1,0 +1,61 @@
+"""5.7 VGG (Simonyan & Zisserman, 2014): networks built from blocks.
+
+``conv_arch`` lists (number of convolutions, output channels) per block.
+The book trains VGG-11 with every channel count divided by ``ratio = 4``;
+VGG-11, -16 and -19 at full width follow Table 1 (A, D, E) of the paper.
+"""
+from mxnet.gluon import nn
+
+from ..registry import register_model
+
+conv_arch = ((1, 64), (1, 128), (2, 256), (2, 512), (2, 512))
+conv_arch_16 = ((2, 64), (2, 128), (3, 256), (3, 512), (3, 512))
+conv_arch_19 = ((2, 64), (2, 128), (4, 256), (4, 512), (4, 512))
+ratio = 4
+
+
+def vgg_block(num_convs, num_channels):
+    """``num_convs`` 3x3 convolutions, then a 2x2 max-pool halving H, W."""
+    blk = nn.HybridSequential()
+    for _ in range(num_convs):
+        blk.add(nn.Conv2D(num_channels, kernel_size=3, padding=1,
+                          activation='relu'))
+    blk.add(nn.MaxPool2D(pool_size=2, strides=2))
+    return blk
+
+
+def vgg_net(conv_arch, num_classes=10):
+    """The convolutional blocks of ``conv_arch``, then three dense layers."""
+    net = nn.HybridSequential()
+    for (num_convs, num_channels) in conv_arch:
+        net.add(vgg_block(num_convs, num_channels))
+    # (batch, 512, 7, 7) at 224 -> fully connected part
+    net.add(nn.Dense(4096, activation='relu'), nn.Dropout(0.5),
+            nn.Dense(4096, activation='relu'), nn.Dropout(0.5),
+            nn.Dense(num_classes))
+    return net
+
+
+@register_model(section='5.7', resize=224, lr=0.05, batch_size=128)
+def vgg(num_classes=10, ratio=ratio):
+    """VGG-11 with channels / 4 (Simonyan & Zisserman, 2014), d2l-zh 5.7."""
+    small_conv_arch = [(pair[0], pair[1] // ratio) for pair in conv_arch]
+    return vgg_net(small_conv_arch, num_classes)
+
+
+@register_model(section='5.7', resize=224, lr=0.05, batch_size=128)
+def vgg11(num_classes=10):
+    """VGG-11 at full width (configuration A, Simonyan & Zisserman)."""
+    return vgg_net(conv_arch, num_classes)
+
+
+@register_model(section='5.7', resize=224, lr=0.05, batch_size=128)
+def vgg16(num_classes=10):
+    """VGG-16 (configuration D, Simonyan & Zisserman, 2014)."""
+    return vgg_net(conv_arch_16, num_classes)
+
+
+@register_model(section='5.7', resize=224, lr=0.05, batch_size=128)
+def vgg19(num_classes=10):
+    """VGG-19 (configuration E, Simonyan & Zisserman, 2014)."""
+    return vgg_net(conv_arch_19, num_classes)
