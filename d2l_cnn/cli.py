@@ -111,6 +111,9 @@ def build_parser():
     p.add_argument('--export', action='store_true',
                    help='also write the network as symbol JSON + params')
     p.add_argument('--no-hybridize', action='store_true')
+    p.add_argument('--amp', action='store_true',
+                   help='mixed precision (float16) with mxnet.contrib.amp; '
+                   'GPU only, untested on this project\'s CPU machines')
     p.add_argument('--progress', dest='progress', action='store_true',
                    default=None, help='show a progress bar (default: on '
                    'a terminal)')
@@ -334,6 +337,12 @@ def run(args):
         rank, num_workers = kv.rank, kv.num_workers
     if rank == 0:
         prepare_out(out, args.resume)
+    if args.amp:
+        if ctx[0].device_type != 'gpu':
+            raise UsageError('--amp trains in float16 and needs a GPU '
+                             '(--ctx gpu)')
+        from mxnet.contrib import amp
+        amp.init()  # before the network is built
     seed_everything(args.seed)
     train_iter, test_iter = data.load_data(
         s['data'], s['batch_size'], resize=s['resize'], root=args.root,
@@ -349,6 +358,8 @@ def run(args):
     trainer = make_trainer(net, s['optimizer'], s['lr'], s['wd'],
                            s['lr_steps'], s['lr_factor'], len(train_iter),
                            kv)
+    if args.amp:
+        amp.init_trainer(trainer)
     expect = {'model': args.model, 'num_classes': s['num_classes'],
               'in_channels': s['in_channels']}
     history, start_epoch = [], 0
@@ -384,7 +395,7 @@ def run(args):
               s['batch_size'], trainer, ctx, s['num_epochs'],
               callbacks=[save_epoch], start_epoch=start_epoch,
               seed=args.seed, progress=args.progress,
-              batch_scale=num_workers,
+              batch_scale=num_workers, amp=args.amp,
               batch_callbacks=[SlowRunNote(ctx, len(train_iter),
                                            s['num_epochs'], start_epoch,
                                            args.model)])

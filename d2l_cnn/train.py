@@ -90,7 +90,7 @@ def _describe(ctx):
 def train_ch5(net, train_iter, test_iter, batch_size, trainer, ctx,
               num_epochs, loss=None, callbacks=(), verbose=True,
               start_epoch=0, seed=None, progress=None, batch_scale=1,
-              batch_callbacks=()):
+              batch_callbacks=(), amp=False):
     """Train ``net`` and evaluate it after every epoch, as d2l-zh 5.5.
 
     Prints ``training on cpu(0)`` and, per epoch, the book's line with
@@ -107,7 +107,9 @@ def train_ch5(net, train_iter, test_iter, batch_size, trainer, ctx,
     step's batch size: the number of workers under ``dist_sync``.
     ``test_iter=None`` skips evaluation (test acc is NaN), and each of
     ``batch_callbacks`` is called as ``f(epoch, batch, examples)`` after
-    every batch is queued (it must not read device values).
+    every batch is queued (it must not read device values). ``amp=True``
+    scales the loss for float16 training after ``mxnet.contrib.amp``'s
+    ``init()`` and ``init_trainer(trainer)`` (GPU only; untested here).
     """
     ctx = _as_list(ctx)
     loss = loss or gloss.SoftmaxCrossEntropyLoss()
@@ -125,7 +127,7 @@ def train_ch5(net, train_iter, test_iter, batch_size, trainer, ctx,
         start = time.time()
         train_l_sum, train_acc_sum, n = _train_epoch(
             net, train_iter, trainer, ctx, loss, epoch, progress,
-            batch_scale, batch_callbacks)
+            batch_scale, batch_callbacks, amp)
         if test_iter is None:
             test_acc = float('nan')
         else:
@@ -152,7 +154,7 @@ def seed_epoch(seed, epoch):
 
 
 def _train_epoch(net, train_iter, trainer, ctx, loss, epoch, progress,
-                 batch_scale, batch_callbacks):
+                 batch_scale, batch_callbacks, amp=False):
     """One pass over ``train_iter``; returns host floats (l, hits, n)."""
     train_l_sum = [nd.zeros((1,), ctx=c) for c in ctx]
     train_acc_sum = [nd.zeros((1,), ctx=c) for c in ctx]
@@ -165,8 +167,13 @@ def _train_epoch(net, train_iter, trainer, ctx, loss, epoch, progress,
             with autograd.record():
                 y_hats = [net(Xi) for Xi in Xs]
                 ls = [loss(y_hat, yi) for y_hat, yi in zip(y_hats, ys)]
-            for l in ls:
-                l.backward()
+            if amp:
+                from mxnet.contrib import amp as mx_amp
+                with mx_amp.scale_loss(ls, trainer) as scaled:
+                    autograd.backward(scaled)
+            else:
+                for l in ls:
+                    l.backward()
             trainer.step(X.shape[0] * batch_scale)
             batch_l = [l.sum() for l in ls]
             for j, (y_hat, yi) in enumerate(zip(y_hats, ys)):

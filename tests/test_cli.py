@@ -141,6 +141,8 @@ BAD = [
     (['lenet', '--optimizer', 'rmsprop'], 2, 'invalid choice'),
     (['lenet', '--lr-steps', '3,x'], 2, '--lr-steps'),
     (['lenet', '--seed', '-3'], 2, 'must be 0 or more'),
+    (['lenet', '--amp', '--ctx', 'cpu'], 2, '--amp trains in float16 and '
+     'needs a GPU'),
 ]
 
 
