@@ -45,15 +45,20 @@ def _remove(path):
 
 
 def save(out_dir, epoch, net, trainer, meta):
-    """Save the state after ``epoch`` complete epochs; returns its folder."""
+    """Save the state after ``epoch`` complete epochs; returns its folder.
+
+    ``trainer=None`` saves the parameters only (under ``dist_sync`` the
+    optimizer's state lives on the servers).
+    """
     root = os.path.join(out_dir, FOLDER)
     os.makedirs(root, exist_ok=True)
     final = os.path.join(root, 'epoch-%04d' % epoch)
     tmp = tempfile.mkdtemp(prefix='.tmp-', dir=root)
     try:
         net.save_parameters(os.path.join(tmp, 'model.params'))
-        trainer.save_states(os.path.join(tmp, 'trainer.states'))
-        for name in ('model.params', 'trainer.states'):
+        if trainer is not None:  # None: the states live elsewhere
+            trainer.save_states(os.path.join(tmp, 'trainer.states'))
+        for name in os.listdir(tmp):
             with open(os.path.join(tmp, name), 'rb') as f:
                 os.fsync(f.fileno())
         atomic_write(os.path.join(tmp, 'meta.json'),
@@ -121,7 +126,9 @@ def load(folder, net, trainer, expect):
     try:
         net.load_parameters(os.path.join(folder, 'model.params'),
                             ctx=_contexts(net))
-        trainer.load_states(os.path.join(folder, 'trainer.states'))
+        states = os.path.join(folder, 'trainer.states')
+        if trainer is not None and os.path.exists(states):
+            trainer.load_states(states)
     except Exception as e:  # MXNet raises many kinds here
         raise D2LError('checkpoint %s does not fit this network (%s)'
                        % (folder, str(e).strip().splitlines()[0]))

@@ -108,8 +108,10 @@ def build_parser():
                    'parameters (default: runs/MODEL)')
     p.add_argument('--resume', action='store_true',
                    help='continue from the last checkpoint in --out')
-    p.add_argument('--export', action='store_true',
-                   help='also write the network as symbol JSON + params')
+    p.add_argument('--export', nargs='?', const='symbol', default=None,
+                   choices=('symbol', 'onnx'),
+                   help='after training also write the network as symbol '
+                   'JSON + params (the default) or as model.onnx')
     p.add_argument('--no-hybridize', action='store_true')
     p.add_argument('--amp', action='store_true',
                    help='mixed precision (float16) with mxnet.contrib.amp; '
@@ -167,8 +169,13 @@ def make_trainer(net, optimizer, lr, wd, lr_steps, lr_factor,
         optimizer, params['momentum'] = 'sgd', 0.9
     kwargs = {}
     if kvstore is not None:
-        # the optimizer runs on every worker (states can be saved)
-        kwargs = dict(kvstore=kvstore, update_on_kvstore=False)
+        kwargs['kvstore'] = kvstore
+        if 'dist' not in kvstore.type:
+            # the optimizer runs here, so its states can be saved; under
+            # dist_sync it must run on the servers: with
+            # update_on_kvstore=False, MXNet 1.9.1 summed a worker's
+            # first gradients wrongly in 9 of 30 loopback runs
+            kwargs['update_on_kvstore'] = False
     return gluon.Trainer(net.collect_params(), optimizer, params, **kwargs)
 
 
@@ -325,16 +332,25 @@ def versions():
             'omp_num_threads': os.environ.get('OMP_NUM_THREADS')}
 
 
-def run(args):
-    """Train as ``args`` say; returns the history."""
+def run(args, state=None):
+    """Train as ``args`` say; returns the history.
+
+    ``state`` (a dict) receives the kvstore, so that ``main`` can let a
+    failing ``dist_sync`` worker exit without waiting for the others.
+    """
+    state = {} if state is None else state
     entry, s = settings(args)
     ctx = parse_ctx(args.ctx)
     check_resize(args.model, s)
+    if args.export:
+        from .export import check_exportable
+        check_exportable(args.model)
     out = args.out or os.path.join('runs', args.model)
     kv, rank, num_workers = None, 0, 1
     if args.kvstore:
-        kv = mx.kv.create(args.kvstore)
+        kv = state['kv'] = mx.kv.create(args.kvstore)
         rank, num_workers = kv.rank, kv.num_workers
+    distributed = kv is not None and 'dist' in kv.type
     if rank == 0:
         prepare_out(out, args.resume)
     if args.amp:
@@ -370,7 +386,8 @@ def run(args):
                              'there without --resume' % out)
         # shapes are deferred until the first batch: run one to fix them
         _materialise(net, train_iter, ctx)
-        meta = checkpoint.load(folder, net, trainer, expect)
+        meta = checkpoint.load(folder, net,
+                               None if distributed else trainer, expect)
         history, start_epoch = meta['history'], meta['epoch']
         print('resuming from epoch %d (%s)' % (start_epoch, folder))
     run_info = dict(expect, data=s['data'], resize=s['resize'],
@@ -384,7 +401,10 @@ def run(args):
         history.append(record)
         if rank != 0:
             return
-        checkpoint.save(out, record['epoch'], net, trainer,
+        # dist_sync keeps the optimizer state on the servers: only the
+        # parameters can be saved (momentum restarts after --resume)
+        checkpoint.save(out, record['epoch'], net,
+                        None if distributed else trainer,
                         dict(expect, history=history, seed=args.seed))
         write_metrics(out, history)
 
@@ -394,6 +414,7 @@ def run(args):
     train_ch5(net, train_iter, test_iter if rank == 0 else None,
               s['batch_size'], trainer, ctx, s['num_epochs'],
               callbacks=[save_epoch], start_epoch=start_epoch,
+              verbose=rank == 0,
               seed=args.seed, progress=args.progress,
               batch_scale=num_workers, amp=args.amp,
               batch_callbacks=[SlowRunNote(ctx, len(train_iter),
@@ -403,11 +424,15 @@ def run(args):
         net.save_parameters(os.path.join(out, '.tmp-model.params'))
         os.replace(os.path.join(out, '.tmp-model.params'),
                    os.path.join(out, 'model.params'))
-        if args.export:
+        shape = (1, s['in_channels'], s['resize'], s['resize'])
+        if args.export == 'symbol':
             from .export import export_symbol
-            export_symbol(net, os.path.join(out, 'model'),
-                          (1, s['in_channels'], s['resize'], s['resize']),
+            export_symbol(net, os.path.join(out, 'model'), shape,
                           ctx=ctx[0])
+        elif args.export == 'onnx':
+            from .export import export_onnx
+            export_onnx(net, os.path.join(out, 'model.onnx'), shape,
+                        ctx=ctx[0])
         run_info.update(elapsed=time.time() - started,
                         finished=time.strftime('%Y-%m-%d %H:%M:%S'),
                         final=history[-1] if history else None)
@@ -432,29 +457,35 @@ def main(argv=None):
     """Entry point: returns the exit status."""
     args = build_parser().parse_args(argv)
     previous = signal.signal(signal.SIGTERM, _terminate)
+    state = {}
     try:
-        run(args)
+        run(args, state)
         return 0
     except D2LError as e:
-        return _fail(args, str(e), e.exit_code)
+        status = _fail(args, str(e), e.exit_code)
     except KeyboardInterrupt:
         out = args.out or os.path.join('runs', args.model)
         last = checkpoint.latest(out) if os.path.isdir(out) else None
         where = ('the last complete epoch is saved in %s' % last if last
                  else 'no epoch had finished, nothing to resume')
         cmd = ' '.join(['python -m d2l_cnn.train'] + _resume_args(argv))
-        return _fail(args, 'interrupted; %s; continue with: %s'
-                     % (where, cmd), 130)
+        status = _fail(args, 'interrupted; %s; continue with: %s'
+                       % (where, cmd), 130)
     except mx.base.MXNetError as e:
-        return _fail(args, 'MXNet failed: %s' % _last_line(e), 1)
+        status = _fail(args, 'MXNet failed: %s' % _last_line(e), 1)
     except OSError as e:
-        return _fail(args, 'cannot read or write %s (%s)'
-                     % (e.filename or 'a file', e.strerror or e), 1)
+        status = _fail(args, 'cannot read or write %s (%s)'
+                       % (e.filename or 'a file', e.strerror or e), 1)
     except MemoryError:
-        return _fail(args, 'out of memory: try a smaller --batch-size or '
-                     '--resize', 1)
+        status = _fail(args, 'out of memory: try a smaller --batch-size '
+                       'or --resize', 1)
     finally:
         signal.signal(signal.SIGTERM, previous)
+    if 'kv' in state:
+        # a failing dist_sync worker must not wait for the others
+        from .launch import skip_exit_barrier
+        skip_exit_barrier(state['kv'])
+    return status
 
 
 def _resume_args(argv):

@@ -1,0 +1,233 @@
+"""Export a trained network for deployment: MXNet symbol files or ONNX.
+
+``export_symbol(net, 'out/lenet', (1, 1, 28, 28))`` hybridizes the
+network, runs it once and writes its graph and weights,
+``out/lenet-symbol.json`` and ``out/lenet-0000.params``, which
+``load_symbol('out/lenet')`` (``gluon.SymbolBlock.imports``), the MXNet
+C++ predict API or ``mx.mod.Module`` load without this package.
+``export_onnx(net, 'out/lenet.onnx', (1, 1, 28, 28))`` goes one step
+further, through ``mx.onnx.export_model``, to the ONNX format that
+onnxruntime and most inference engines read (the batch dimension stays
+free). ONNX export needs ``onnx<1.16`` (``pip install d2l_cnn[onnx]``).
+
+Every hybrid network of the registry exports to ONNX and onnxruntime
+reproduces MXNet's outputs (inference mode) to about 2e-6 relative, at
+the smallest input size and at the book's resize (measured with
+onnx 1.14.1 and onnxruntime 1.32). ``ONNX_UNSUPPORTED`` lists the
+networks that cannot be expressed, with the reason.
+
+From the command line, for a directory written by ``d2l_cnn.train``::
+
+    python -m d2l_cnn.export --out RUN_DIR [--onnx] [--prefix NAME]
+"""
+import os
+import sys
+import tempfile
+import warnings
+
+import mxnet as mx
+import numpy as np
+from mxnet import gluon, nd
+
+from .errors import D2LError, UsageError
+
+# Networks ONNX (and the symbol format) cannot express, with the reason.
+# All other registered networks were exported and compared with
+# onnxruntime (tests/test_export.py does it for each of them).
+ONNX_UNSUPPORTED = {
+    'batchnorm_scratch':
+        'not hybrid: its from-scratch BatchNorm updates the moving mean '
+        'and variance in Python code during training, which cannot be '
+        'one symbolic graph; export "batchnorm" (the same LeNet with '
+        'nn.BatchNorm) instead',
+}
+
+NOT_HYBRID = ('this network is not a HybridBlock, so it has no symbolic '
+              'graph to export (e.g. batchnorm_scratch: its from-scratch '
+              'BatchNorm updates the moving averages in Python code); '
+              'export "batchnorm", the same network with nn.BatchNorm')
+
+
+def onnx_supported(name):
+    """Whether the registered network ``name`` can be exported to ONNX."""
+    return name not in ONNX_UNSUPPORTED
+
+
+def check_exportable(name):
+    """Raise ``UsageError`` now if network ``name`` cannot be exported.
+
+    For a command line that should refuse ``--export`` before training
+    rather than after it.
+    """
+    if name in ONNX_UNSUPPORTED:
+        raise UsageError('%s cannot be exported: %s'
+                         % (name, ONNX_UNSUPPORTED[name]))
+
+
+def _check_shape(input_shape):
+    shape = tuple(input_shape)
+    if (len(shape) != 4
+            or not all(isinstance(d, (int, np.integer)) and d > 0
+                       for d in shape)):
+        raise UsageError('input_shape must be 4 positive integers (batch, '
+                         'channels, height, width), got %r' % (input_shape,))
+    return tuple(int(d) for d in shape)
+
+
+def _default_ctx(net):
+    for param in net.collect_params().values():
+        try:
+            return param.list_ctx()[0]
+        except RuntimeError:  # not initialised: the forward pass says so
+            break
+    return mx.cpu()
+
+
+def _traced(net, input_shape, ctx=None):
+    """Hybridize ``net`` and run it once (inference mode) on zeros."""
+    if not isinstance(net, gluon.HybridBlock):
+        raise UsageError(NOT_HYBRID)
+    shape = _check_shape(input_shape)
+    ctx = ctx or _default_ctx(net)
+    net.hybridize()
+    X = nd.zeros(shape, ctx=ctx)
+    try:
+        # (batch, num_classes); builds the cached graph export needs
+        net(X).wait_to_read()
+    except RuntimeError as e:
+        if 'initialize' in str(e) or 'not been' in str(e):
+            raise UsageError('initialise the network (net.initialize()) or '
+                             'load its parameters before exporting') from None
+        raise
+    except (mx.base.MXNetError, ValueError):
+        raise UsageError('input shape %s does not fit this network (too '
+                         'small, or the wrong number of channels)'
+                         % (shape,)) from None
+    return shape
+
+
+def export_symbol(net, path_prefix, input_shape, ctx=None):
+    """Write ``PREFIX-symbol.json`` and ``PREFIX-0000.params``.
+
+    ``net`` must be an initialised (or trained) ``HybridBlock``; it is
+    hybridized and run once on zeros of ``input_shape`` (batch, channels,
+    height, width). Returns the two file paths. The folder of
+    ``path_prefix`` is created if needed.
+    """
+    _traced(net, input_shape, ctx)
+    folder = os.path.dirname(os.path.abspath(path_prefix))
+    os.makedirs(folder, exist_ok=True)
+    net.export(path_prefix)
+    return path_prefix + '-symbol.json', path_prefix + '-0000.params'
+
+
+def load_symbol(path_prefix, ctx=None):
+    """Load an exported network as a ``gluon.SymbolBlock`` (input 'data')."""
+    sym_file = path_prefix + '-symbol.json'
+    params_file = path_prefix + '-0000.params'
+    for path in (sym_file, params_file):
+        if not os.path.isfile(path):
+            raise D2LError('no exported network at %s: %s is missing'
+                           % (path_prefix, path))
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')  # "cannot decide type" chatter
+        return gluon.SymbolBlock.imports(sym_file, ['data'], params_file,
+                                         ctx=ctx or mx.cpu())
+
+
+def _import_onnx():
+    """``mxnet.onnx`` after checking that a suitable onnx is installed."""
+    try:
+        import onnx
+    except ImportError:
+        raise D2LError("ONNX export needs the onnx package: pip install "
+                       "'onnx==1.14.1' (or d2l_cnn[onnx])") from None
+    major, minor = (int(v) for v in onnx.__version__.split('.')[:2])
+    if (major, minor) >= (1, 16):
+        raise D2LError('MXNet 1.9.1 exports ONNX only with onnx < 1.16 '
+                       '(it uses onnx.mapping), found onnx %s: pip install '
+                       "'onnx==1.14.1'" % onnx.__version__)
+    import mxnet.onnx
+    return mxnet.onnx
+
+
+def export_onnx(net, path, input_shape, dynamic_batch=True, ctx=None):
+    """Export ``net`` to the ONNX file ``path``; returns ``path``.
+
+    Goes through the symbol files (in a temporary folder) and
+    ``mx.onnx.export_model``. With ``dynamic_batch`` the batch size of
+    the ONNX input is free; channels, height and width are those of
+    ``input_shape``.
+    """
+    mx_onnx = _import_onnx()
+    shape = _check_shape(input_shape)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        sym_file, params_file = export_symbol(
+            net, os.path.join(tmp, 'net'), shape, ctx)
+        dynamic = dict(dynamic=True, dynamic_input_shapes=[
+            (None,) + shape[1:]]) if dynamic_batch else {}
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore', DeprecationWarning)  # mapping
+            mx_onnx.export_model(sym_file, params_file, [shape],
+                                 [np.float32], path, **dynamic)
+    return path
+
+
+def run_onnx(path, X):
+    """Outputs of the ONNX network in ``path`` on ``X`` (onnxruntime).
+
+    ``X`` is an NDArray or a numpy array; returns a numpy array.
+    """
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise D2LError('running ONNX needs onnxruntime: pip install '
+                       'onnxruntime') from None
+    if isinstance(X, nd.NDArray):
+        X = X.asnumpy()
+    options = ort.SessionOptions()
+    options.log_severity_level = 3  # errors only
+    session = ort.InferenceSession(path, options,
+                                   providers=['CPUExecutionProvider'])
+    name = session.get_inputs()[0].name
+    return session.run(None, {name: np.asarray(X, dtype=np.float32)})[0]
+
+
+def main(argv=None):
+    """``python -m d2l_cnn.export --out RUN_DIR [--onnx]``."""
+    from .predict import _Parser, load_run
+    parser = _Parser(
+        prog='python -m d2l_cnn.export',
+        description='Export the network of a training run (written by '
+                    'python -m d2l_cnn.train --out RUN_DIR) as MXNet '
+                    'symbol files and, with --onnx, as ONNX.')
+    parser.add_argument('--out', required=True, metavar='RUN_DIR',
+                        help='folder with run.json and model.params')
+    parser.add_argument('--prefix', default='model',
+                        help='file name prefix inside RUN_DIR '
+                             '(default: model)')
+    parser.add_argument('--onnx', action='store_true',
+                        help='also write PREFIX.onnx (needs onnx<1.16)')
+    parser.add_argument('--debug', action='store_true',
+                        help='show tracebacks')
+    args = parser.parse_args(argv)
+    try:
+        net, info = load_run(args.out)
+        shape = (1, info['in_channels'], info['resize'], info['resize'])
+        prefix = os.path.join(args.out, args.prefix)
+        for path in export_symbol(net, prefix, shape):
+            print(path)
+        if args.onnx:
+            print(export_onnx(net, prefix + '.onnx', shape))
+    except D2LError as e:
+        if args.debug:
+            raise
+        print('error: %s' % e, file=sys.stderr)
+        return e.exit_code
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

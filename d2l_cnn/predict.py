@@ -1,0 +1,395 @@
+"""Predict with a trained network: a picture of test images and a matrix.
+
+``python -m d2l_cnn.predict --out RUN_DIR`` reads what
+``python -m d2l_cnn.train ... --out RUN_DIR`` wrote (``run.json`` and
+``model.params``), rebuilds the network, classifies the test set and
+
+* draws the first ``--num`` test images with their true label (top) and
+  the prediction (bottom, red when wrong) into ``RUN_DIR/predictions.png``,
+  as the book's ``show_fashion_mnist`` does, with the Fashion-MNIST
+  labels in Chinese and English when matplotlib finds a font with Chinese
+  characters (otherwise in English only, with one note on stderr; give
+  one with ``--font PATH``);
+* prints the confusion matrix (rows: true class, columns: predicted
+  class) and the test accuracy.
+
+``predict(run_dir)`` does the same from Python and returns the
+predictions, the labels and the confusion matrix.
+"""
+import argparse
+import collections
+import functools
+import json
+import math
+import os
+import sys
+import warnings
+
+import mxnet as mx
+import numpy as np
+
+from . import data
+from .errors import D2LError, DataError, UsageError
+from .registry import get_entry, get_model
+
+Result = collections.namedtuple(
+    'Result', 'predictions labels confusion accuracy png note')
+Result.__doc__ = """What ``predict`` found.
+
+``predictions`` and ``labels`` are int arrays over the test set,
+``confusion[i, j]`` counts examples of class i predicted as j,
+``accuracy`` is their agreement, ``png`` the picture's path (or None)
+and ``note`` says why the labels are in English only (or is None).
+"""
+
+# Names of families that usually hold Chinese glyphs; checked first.
+_CJK_HINTS = ('cjk', 'hei', 'song', 'ming', 'kai', 'wenquanyi', 'wqy',
+              'han sans', 'han serif', 'noto sans sc', 'noto sans tc',
+              'fallback', 'ar pl', 'yahei', 'simsun', 'pingfang',
+              'hiragino', 'sarasa', 'unifont', 'gothic')
+
+NO_CJK_NOTE = ('no font with Chinese characters found: labels in English '
+               'only (install one, e.g. fonts-noto-cjk, or pass --font)')
+
+
+# ------------------------------------------------------------ the run
+
+def _read_json(path):
+    try:
+        with open(path, encoding='utf-8') as f:
+            info = json.load(f)
+    except FileNotFoundError:
+        raise DataError('%s is missing: is %s the --out folder of a '
+                        'training run?' % (path, os.path.dirname(path))
+                        ) from None
+    except (OSError, ValueError) as e:
+        raise DataError('cannot read %s: %s' % (path, e)) from None
+    if not isinstance(info, dict) or 'model' not in info:
+        raise DataError('%s does not describe a training run (no "model")'
+                        % path)
+    return info
+
+
+def read_run(run_dir):
+    """The ``run.json`` of ``run_dir`` as a dict, with defaults filled in.
+
+    Keys used: model, num_classes, in_channels, data, resize.
+    """
+    if not os.path.isdir(run_dir):
+        raise UsageError('run folder %s does not exist' % run_dir)
+    info = _read_json(os.path.join(run_dir, 'run.json'))
+    try:
+        recipe = get_entry(info['model']).recipe
+    except UsageError as e:
+        raise DataError('run.json: %s' % e) from None
+    info.setdefault('data', recipe['data'])
+    info.setdefault('resize', recipe['resize'])
+    try:
+        shape = data.dataset_info(info['data']).shape
+    except UsageError as e:
+        raise DataError('run.json: %s' % e) from None
+    info.setdefault('in_channels', shape[0])
+    info.setdefault('num_classes',
+                    data.dataset_info(info['data']).num_classes)
+    if info['resize'] is None:
+        info['resize'] = shape[1]
+    return info
+
+
+def load_run(run_dir, ctx=None):
+    """``(net, info)``: the trained network of ``run_dir`` and its run.json.
+
+    Raises ``DataError`` when ``model.params`` is missing or holds the
+    parameters of another network.
+    """
+    info = read_run(run_dir)
+    ctx = ctx or mx.cpu()
+    path = os.path.join(run_dir, 'model.params')
+    if not os.path.isfile(path):
+        raise DataError('%s is missing: the run has not finished (or '
+                        'resume it with --resume)' % path)
+    net = get_model(info['model'], num_classes=info['num_classes'])
+    X = mx.nd.zeros((1, info['in_channels'], info['resize'],
+                     info['resize']), ctx=ctx)
+    try:
+        net.load_parameters(path, ctx=ctx)
+        # (1, num_classes): catches shapes that loading leaves unchecked
+        y_hat = net(X)
+        if y_hat.shape != (1, info['num_classes']):
+            raise ValueError('output shape %s' % (y_hat.shape,))
+    except (AssertionError, ValueError, RuntimeError, mx.base.MXNetError,
+            KeyError) as e:
+        raise DataError('%s does not hold the parameters of %s '
+                        '(num_classes=%d, in_channels=%d): %s'
+                        % (path, info['model'], info['num_classes'],
+                           info['in_channels'], _first_sentence(e))
+                        ) from None
+    return net, info
+
+
+def _first_sentence(error):
+    """The gist of an MXNet error: its first line, before any list."""
+    lines = [s.strip() for s in str(error).splitlines() if s.strip()]
+    text = lines[0] if lines else type(error).__name__
+    for cut in (', which contains', '. Set '):
+        text = text.split(cut, 1)[0]
+    return text[:200]
+
+
+# -------------------------------------------------------- predictions
+
+def confusion_matrix(labels, predictions, num_classes):
+    """``C[i, j]``: how many examples of class i were predicted as j."""
+    labels = np.asarray(labels, dtype=np.int64)
+    predictions = np.asarray(predictions, dtype=np.int64)
+    counts = np.bincount(labels * num_classes + predictions,
+                         minlength=num_classes * num_classes)
+    return counts.reshape(num_classes, num_classes)
+
+
+def predict_iter(net, data_iter):
+    """Predicted classes and true labels (int arrays) over ``data_iter``."""
+    predictions, labels = [], []
+    for X, y in data_iter:
+        # (batch size, num_classes) -> (batch size,)
+        predictions.append(net(X).argmax(axis=1).asnumpy())
+        labels.append(y.asnumpy())
+    return (np.concatenate(predictions).astype(np.int64),
+            np.concatenate(labels).astype(np.int64))
+
+
+def format_confusion(confusion, text_labels):
+    """The confusion matrix as text, one row per true class."""
+    k = len(confusion)
+    names = [text_labels[i] if text_labels[i] == str(i)
+             else '%d %s' % (i, text_labels[i]) for i in range(k)]
+    left = max(len(s) for s in names)
+    width = max(len(str(int(confusion.max()))), len(str(k - 1))) + 1
+    lines = ['confusion matrix (rows: true class, columns: predicted)',
+             ' ' * left + ''.join('%*d' % (width, j) for j in range(k))]
+    for name, row in zip(names, confusion):
+        lines.append(name.ljust(left)
+                     + ''.join('%*d' % (width, c) for c in row))
+    return '\n'.join(lines)
+
+
+# ------------------------------------------------------------ picture
+
+def _covers(path, text):
+    from matplotlib import ft2font
+    try:
+        font = ft2font.FT2Font(path)
+    except (OSError, RuntimeError, ValueError):
+        return False
+    return all(font.get_char_index(ord(ch)) for ch in text
+               if not ch.isascii())
+
+
+@functools.lru_cache(maxsize=None)
+def find_cjk_font(text='T恤裤子套衫连衣裙外套凉鞋衬衫运动鞋包短靴'):
+    """Path of a font matplotlib knows that has every glyph of ``text``.
+
+    Families whose names suggest Chinese are tried first, then all the
+    others; returns None when there is none.
+    """
+    from matplotlib import font_manager
+    fonts = font_manager.fontManager.ttflist
+    hinted = [f for f in fonts
+              if any(h in f.name.lower() for h in _CJK_HINTS)]
+    seen = set()
+    for f in hinted + fonts:
+        if f.fname in seen:
+            continue
+        seen.add(f.fname)
+        if _covers(f.fname, text):
+            return f.fname
+    return None
+
+
+def _titles(true, pred, text_labels, text_labels_zh, chinese):
+    def name(i):
+        en = text_labels[i]
+        zh = text_labels_zh[i] if text_labels_zh else en
+        return '%s %s' % (zh, en) if chinese and zh != en else en
+    return ['%s\n%s' % (name(t), name(p)) for t, p in zip(true, pred)]
+
+
+def show_predictions(images, true, pred, text_labels, text_labels_zh=None,
+                     font=None, ncols=9, title=None):
+    """A matplotlib Figure: images with true (top) and predicted labels.
+
+    ``images`` are uint8 (n, C, H, W); wrong predictions are titled in
+    red. Chinese labels are shown beside the English ones when ``font``
+    (a font file with Chinese glyphs) is given.
+    """
+    from matplotlib.figure import Figure
+    from matplotlib.font_manager import FontProperties
+    n = len(images)
+    ncols = max(1, min(ncols, n))
+    nrows = max(1, math.ceil(n / ncols))
+    fig = Figure(figsize=(1.6 * ncols, 2.0 * nrows + 0.4))
+    props = FontProperties(fname=font, size=8) if font else \
+        FontProperties(size=8)
+    titles = _titles(true, pred, text_labels, text_labels_zh, bool(font))
+    for i in range(nrows * ncols):
+        ax = fig.add_subplot(nrows, ncols, i + 1)
+        ax.axis('off')
+        if i >= n:
+            continue
+        image = np.asarray(images[i])  # (C, H, W)
+        if image.shape[0] == 1:
+            ax.imshow(image[0], cmap='gray', vmin=0, vmax=255)
+        else:
+            ax.imshow(image.transpose(1, 2, 0))  # (H, W, C)
+        ax.set_title(titles[i], fontproperties=props,
+                     color='black' if true[i] == pred[i] else 'red')
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+# ------------------------------------------------------------ predict
+
+def _ctx(text):
+    if isinstance(text, mx.Context):
+        return text
+    kind, _, index = (text or 'cpu').partition(':')
+    if kind not in ('cpu', 'gpu') or (index and not index.isdigit()):
+        raise UsageError("--ctx must be cpu, gpu or gpu:N, not %r" % text)
+    return mx.Context(kind, int(index or 0))
+
+
+def predict(run_dir, data_name=None, root=None, num=18, png=None,
+            ctx=None, batch_size=256, font=None, lang='both',
+            verbose=True):
+    """Classify the test set with the network trained in ``run_dir``.
+
+    ``data_name`` replaces the run's data set (same channels and number
+    of classes), ``num`` test images go into the picture ``png``
+    (default ``RUN_DIR/predictions.png``; ``num=0`` draws none), ``font``
+    is a font file with Chinese glyphs (found automatically if None) and
+    ``lang`` is 'both' or 'en'. Prints the confusion matrix and accuracy
+    when ``verbose``. Returns a ``Result``.
+    """
+    ctx = _ctx(ctx)
+    if num < 0:
+        raise UsageError('num must be >= 0, not %d' % num)
+    if lang not in ('both', 'en'):
+        raise UsageError("lang must be 'both' or 'en', not %r" % lang)
+    if font is not None and not os.path.isfile(font):
+        raise UsageError('font file %s does not exist' % font)
+    net, info = load_run(run_dir, ctx)
+    name = data_name or info['data']
+    dinfo = data.dataset_info(name)
+    if (dinfo.shape[0], dinfo.num_classes) != (info['in_channels'],
+                                               info['num_classes']):
+        raise UsageError(
+            '%s has %d channels and %d classes, but %s was trained on %d '
+            'channels and %d classes' % (
+                name, dinfo.shape[0], dinfo.num_classes, info['model'],
+                info['in_channels'], info['num_classes']))
+    _, test_iter = data.load_data(name, batch_size, resize=info['resize'],
+                                  root=root, ctx=ctx)
+    if get_entry(info['model']).hybrid:
+        net.hybridize()
+    predictions, labels = predict_iter(net, test_iter)
+    k = info['num_classes']
+    confusion = confusion_matrix(labels, predictions, k)
+    accuracy = float(np.mean(predictions == labels))
+    note = None
+    if num:
+        png = png or os.path.join(run_dir, 'predictions.png')
+        chinese = lang == 'both' and (dinfo.text_labels_zh
+                                      != dinfo.text_labels)
+        if not chinese:
+            font = None
+        elif font is None:
+            font = find_cjk_font(''.join(dinfo.text_labels_zh))
+            if font is None:
+                note = NO_CJK_NOTE
+        n = min(num, len(labels))
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')  # glyph and layout chatter
+            fig = show_predictions(
+                test_iter.images[:n], labels[:n], predictions[:n],
+                dinfo.text_labels, dinfo.text_labels_zh, font=font,
+                title='%s on %s: true label (top), prediction (bottom), '
+                      'test acc %.3f' % (info['model'], name, accuracy))
+            try:
+                fig.savefig(png, dpi=100)
+            except OSError as e:
+                raise D2LError('cannot write %s: %s'
+                               % (png, e.strerror or e)) from None
+    else:
+        png = None
+    if verbose:
+        print(format_confusion(confusion, dinfo.text_labels))
+        print('test acc %.4f (%d/%d)'
+              % (accuracy, int(np.trace(confusion)), len(labels)))
+        if png:
+            print('wrote %s' % png)
+        if note:
+            print('note: %s' % note, file=sys.stderr)
+    return Result(predictions, labels, confusion, accuracy, png, note)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but its errors are one line: ``error: ...``, exit 2."""
+
+    def error(self, message):
+        self.exit(2, 'error: %s (see --help)\n' % message)
+
+
+def build_parser():
+    p = _Parser(
+        prog='python -m d2l_cnn.predict',
+        description='Classify the test set with a trained network: a '
+                    'picture of predictions, the confusion matrix and the '
+                    'accuracy.')
+    p.add_argument('--out', required=True, metavar='RUN_DIR',
+                   help='the --out folder of python -m d2l_cnn.train')
+    p.add_argument('--data', default=None, choices=data.DATASETS,
+                   help="test set (default: the run's)")
+    p.add_argument('--root', default=None, help='data folder')
+    p.add_argument('--num', type=int, default=18,
+                   help='test images to draw (default 18, 0 for none)')
+    p.add_argument('--png', default=None,
+                   help='picture path (default RUN_DIR/predictions.png)')
+    p.add_argument('--ctx', default='cpu', help='cpu, gpu or gpu:N')
+    p.add_argument('--batch-size', type=int, default=256)
+    p.add_argument('--font', default=None,
+                   help='font file with Chinese characters for the labels')
+    p.add_argument('--lang', choices=('both', 'en'), default='both',
+                   help='labels in Chinese and English, or English only')
+    p.add_argument('--debug', action='store_true', help='show tracebacks')
+    return p
+
+
+def main(argv=None):
+    """Entry point: returns the exit status (2 usage, 1 runtime errors)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.batch_size < 1:
+            raise UsageError('--batch-size must be positive')
+        predict(args.out, data_name=args.data, root=args.root,
+                num=args.num, png=args.png, ctx=args.ctx,
+                batch_size=args.batch_size, font=args.font, lang=args.lang)
+    except D2LError as e:
+        if args.debug:
+            raise
+        print('error: %s' % e, file=sys.stderr)
+        return e.exit_code
+    except mx.base.MXNetError as e:
+        if args.debug:
+            raise
+        lines = [s for s in str(e).splitlines() if s.strip()]
+        print('error: MXNet failed: %s' % (lines[0] if lines else e),
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
