@@ -1,0 +1,169 @@
+"""The basic operations of sections 5.1-5.4, written out by hand.
+
+Cross-correlation (``corr2d``) and a convolutional layer built on it
+(5.1), the output shape under padding and stride (``comp_conv2d``, 5.2),
+several input and output channels and the 1x1 convolution (5.3), and
+max/average pooling (``pool2d``, 5.4). The arrays have no batch
+dimension: ``X`` is (height, width) or (channels, height, width).
+
+``corr2d`` and ``pool2d`` loop over the *kernel* offsets instead of the
+output positions: for every offset (a, b) they take the whole shifted
+slice ``X[a:a + oh, b:b + ow]`` at once. The result is the same sum, but
+the loop is as short as the kernel, and no output element is assigned
+one by one, so ``autograd`` can differentiate through it.
+"""
+from mxnet import autograd, nd
+from mxnet.gluon import nn
+
+from .errors import UsageError
+
+
+def corr2d(X, K):
+    """Two-dimensional cross-correlation of ``X`` (h, w) with ``K`` (kh, kw).
+
+    Output shape (h - kh + 1, w - kw + 1): the kernel slides over every
+    position where it fits completely. Output element (i, j) is
+    ``(X[i:i + kh, j:j + kw] * K).sum()``.
+    """
+    if len(X.shape) != 2 or len(K.shape) != 2:
+        raise UsageError('corr2d needs 2-D X and K, got shapes %s and %s'
+                         % (X.shape, K.shape))
+    h, w = X.shape
+    kh, kw = K.shape
+    if kh > h or kw > w:
+        raise UsageError('kernel %s is larger than the input %s'
+                         % (K.shape, X.shape))
+    oh, ow = h - kh + 1, w - kw + 1
+    Y = nd.zeros((oh, ow), ctx=X.context, dtype=X.dtype)
+    for a in range(kh):
+        for b in range(kw):
+            # every output element sees input (i + a, j + b) times K[a, b]
+            Y = Y + X[a:a + oh, b:b + ow] * K[a:a + 1, b:b + 1]
+    return Y
+
+
+class Conv2D(nn.Block):
+    """A convolutional layer from scratch: ``corr2d(X, weight) + bias``.
+
+    One input and one output channel; ``kernel_size`` is an int or a
+    (height, width) pair. The weight is learnt, like any parameter.
+    """
+
+    def __init__(self, kernel_size, **kwargs):
+        super(Conv2D, self).__init__(**kwargs)
+        if isinstance(kernel_size, int):
+            kernel_size = (kernel_size, kernel_size)
+        self.weight = self.params.get('weight', shape=kernel_size)
+        self.bias = self.params.get('bias', shape=(1,))
+
+    def forward(self, x):
+        return corr2d(x, self.weight.data()) + self.bias.data()
+
+
+def learn_kernel(X, Y, kernel_size, lr=0.015, num_epochs=30):
+    """Learn a ``Conv2D`` that maps ``X`` to ``Y`` by gradient descent.
+
+    Squared loss summed over the output; plain gradient steps of size
+    ``lr`` on the weight and the bias. The bias sees every output
+    element, so its gradient is large: on the 6x8 edge image, steps above
+    about 0.016 diverge. Returns the layer and the loss of every epoch
+    (before its step).
+    """
+    conv2d = Conv2D(kernel_size)
+    conv2d.initialize()
+    losses = []
+    for _ in range(num_epochs):
+        with autograd.record():
+            Y_hat = conv2d(X)
+            loss = ((Y_hat - Y) ** 2).sum()
+        loss.backward()
+        for param in (conv2d.weight, conv2d.bias):
+            param.data()[:] -= lr * param.grad()
+        losses.append(loss.asscalar())
+    return conv2d, losses
+
+
+def comp_conv2d(conv2d, X):
+    """Apply the Gluon layer ``conv2d`` to one (h, w) image ``X``.
+
+    Initialises ``conv2d``, adds the batch and channel dimensions
+    (1, 1, h, w) that Gluon expects, and drops them again, so the result
+    is the (height, width) the padding and stride produce.
+    """
+    if len(X.shape) != 2:
+        raise UsageError('X must be one (height, width) image, got shape %s'
+                         % (X.shape,))
+    conv2d.initialize()
+    Y = conv2d(X.reshape((1, 1) + X.shape))  # (1, channels, oh, ow)
+    return Y.reshape(Y.shape[2:])
+
+
+def corr2d_multi_in(X, K):
+    """Cross-correlate each input channel with its kernel and add them.
+
+    ``X`` (c_i, h, w), ``K`` (c_i, kh, kw) -> (oh, ow).
+    """
+    if len(X.shape) != 3 or len(K.shape) != 3 or X.shape[0] != K.shape[0]:
+        raise UsageError('need X (c_i, h, w) and K (c_i, kh, kw) with the '
+                         'same c_i, got shapes %s and %s'
+                         % (X.shape, K.shape))
+    return nd.add_n(*[corr2d(x, k) for x, k in zip(X, K)])
+
+
+def corr2d_multi_in_out(X, K):
+    """One multi-input cross-correlation per output channel, stacked.
+
+    ``X`` (c_i, h, w), ``K`` (c_o, c_i, kh, kw) -> (c_o, oh, ow).
+    """
+    if len(K.shape) != 4:
+        raise UsageError('K must be (c_o, c_i, kh, kw), got shape %s'
+                         % (K.shape,))
+    return nd.stack(*[corr2d_multi_in(X, k) for k in K])
+
+
+def corr2d_multi_in_out_1x1(X, K):
+    """A 1x1 convolution as one matrix product.
+
+    ``X`` (c_i, h, w), ``K`` (c_o, c_i, 1, 1) -> (c_o, h, w). Every pixel
+    is a vector of c_i channels; the kernel is a (c_o, c_i) matrix that
+    maps it to c_o channels, the same at every pixel, like a dense layer.
+    """
+    if len(X.shape) != 3 or len(K.shape) != 4 or \
+            K.shape[1:] != (X.shape[0], 1, 1):
+        raise UsageError('need X (c_i, h, w) and K (c_o, c_i, 1, 1), got '
+                         'shapes %s and %s' % (X.shape, K.shape))
+    c_i, h, w = X.shape
+    c_o = K.shape[0]
+    X = X.reshape((c_i, h * w))
+    K = K.reshape((c_o, c_i))
+    Y = nd.dot(K, X)  # (c_o, h * w)
+    return Y.reshape((c_o, h, w))
+
+
+def pool2d(X, pool_size, mode='max'):
+    """Max or average pooling of ``X`` (h, w), window ``pool_size``, stride 1.
+
+    ``pool_size`` is an int or a (height, width) pair; ``mode`` is
+    ``'max'`` or ``'avg'``. Output shape (h - ph + 1, w - pw + 1).
+    """
+    if mode not in ('max', 'avg'):
+        raise UsageError("mode must be 'max' or 'avg', got %r" % (mode,))
+    if isinstance(pool_size, int):
+        pool_size = (pool_size, pool_size)
+    if len(X.shape) != 2 or len(pool_size) != 2 or min(pool_size) < 1:
+        raise UsageError('need a 2-D X and a (height, width) pool_size, '
+                         'got shapes %s and %s' % (X.shape, pool_size))
+    ph, pw = pool_size
+    h, w = X.shape
+    if ph > h or pw > w:
+        raise UsageError('pooling window %s is larger than the input %s'
+                         % ((ph, pw), X.shape))
+    oh, ow = h - ph + 1, w - pw + 1
+    # element (a, b) of every window at once: ph * pw slices (oh, ow)
+    slices = [X[a:a + oh, b:b + ow] for a in range(ph) for b in range(pw)]
+    if mode == 'avg':
+        return nd.add_n(*slices) / (ph * pw)
+    Y = slices[0].copy()
+    for window in slices[1:]:
+        Y = nd.maximum(Y, window)
+    return Y
