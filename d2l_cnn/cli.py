@@ -105,7 +105,7 @@ def build_parser():
                    help='use only the first N training examples')
     p.add_argument('--out', default=None,
                    help='folder for metrics, curves, checkpoints and '
-                   'parameters (default: runs/MODEL)')
+                   'parameters (default: a new runs/MODEL[-N])')
     p.add_argument('--resume', action='store_true',
                    help='continue from the last checkpoint in --out')
     p.add_argument('--export', nargs='?', const='symbol', default=None,
@@ -214,6 +214,22 @@ def prepare_out(out, resume):
         raise UsageError('--out %s already holds a run (%s); continue it '
                          'with --resume or choose another --out'
                          % (out, ', '.join(held)))
+
+
+def default_out(model, resume):
+    """``runs/MODEL``, or ``runs/MODEL-2``, ... : a new folder per run.
+
+    With ``resume``, the newest of them (the run to continue).
+    """
+    base = os.path.join('runs', model)
+    names = [base] + ['%s-%d' % (base, i) for i in range(2, 10000)]
+    existing = [n for n in names[:1000] if os.path.exists(n)]
+    if resume:
+        return existing[-1] if existing else base
+    for name in names:
+        if not os.path.exists(name):
+            return name
+    raise UsageError('runs/ holds too many runs of %s; give --out' % model)
 
 
 def settings(args):
@@ -345,7 +361,7 @@ def run(args, state=None):
     if args.export:
         from .export import check_exportable
         check_exportable(args.model)
-    out = args.out or os.path.join('runs', args.model)
+    out = args.out = args.out or default_out(args.model, args.resume)
     kv, rank, num_workers = None, 0, 1
     if args.kvstore:
         kv = state['kv'] = mx.kv.create(args.kvstore)
@@ -464,11 +480,12 @@ def main(argv=None):
     except D2LError as e:
         status = _fail(args, str(e), e.exit_code)
     except KeyboardInterrupt:
-        out = args.out or os.path.join('runs', args.model)
+        out = args.out or default_out(args.model, True)
         last = checkpoint.latest(out) if os.path.isdir(out) else None
         where = ('the last complete epoch is saved in %s' % last if last
                  else 'no epoch had finished, nothing to resume')
-        cmd = ' '.join(['python -m d2l_cnn.train'] + _resume_args(argv))
+        cmd = ' '.join(['python -m d2l_cnn.train'] +
+                       _resume_args(argv, args.out))
         status = _fail(args, 'interrupted; %s; continue with: %s'
                        % (where, cmd), 130)
     except mx.base.MXNetError as e:
@@ -488,8 +505,10 @@ def main(argv=None):
     return status
 
 
-def _resume_args(argv):
+def _resume_args(argv, out):
     argv = list(sys.argv[1:] if argv is None else argv)
+    if out and '--out' not in argv:
+        argv += ['--out', out]
     return argv if '--resume' in argv else argv + ['--resume']
 
 

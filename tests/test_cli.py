@@ -281,3 +281,15 @@ def test_slow_run_note(capsys):
     err = capsys.readouterr().err
     assert err.startswith('note: at ') and 'hours on the CPU' in err
     assert 'python -m d2l_cnn.train nin --data mnist5k' in err
+
+
+def test_default_out_is_a_new_folder_per_run(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    first = cli.default_out('nin', resume=False)
+    assert first == os.path.join('runs', 'nin')
+    os.makedirs(os.path.join('runs', 'nin'))
+    assert cli.default_out('nin', resume=False).endswith('nin-2')
+    assert cli.default_out('nin', resume=True).endswith('nin')
+    os.makedirs(os.path.join('runs', 'nin-2'))
+    assert cli.default_out('nin', resume=True).endswith('nin-2')
+    assert cli.default_out('nin', resume=False).endswith('nin-3')
