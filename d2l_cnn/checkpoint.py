@@ -24,6 +24,8 @@ def atomic_write(path, data):
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix='.tmp-', dir=folder)
     try:
+        # mkstemp makes the file private (0600); give it the usual mode
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, 'wb') as f:
             f.write(data.encode('utf-8') if isinstance(data, str) else data)
             f.flush()
@@ -32,6 +34,12 @@ def atomic_write(path, data):
     except BaseException:
         _remove(tmp)
         raise
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _remove(path):
@@ -55,6 +63,7 @@ def save(out_dir, epoch, net, trainer, meta):
     final = os.path.join(root, 'epoch-%04d' % epoch)
     tmp = tempfile.mkdtemp(prefix='.tmp-', dir=root)
     try:
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp's folder is private
         net.save_parameters(os.path.join(tmp, 'model.params'))
         if trainer is not None:  # None: the states live elsewhere
             trainer.save_states(os.path.join(tmp, 'trainer.states'))

@@ -293,3 +293,11 @@ def test_default_out_is_a_new_folder_per_run(tmp_path, monkeypatch):
     os.makedirs(os.path.join('runs', 'nin-2'))
     assert cli.default_out('nin', resume=True).endswith('nin-2')
     assert cli.default_out('nin', resume=False).endswith('nin-3')
+
+
+def test_written_files_are_readable_by_others(finished_run):
+    out, _ = finished_run
+    for name in ('metrics.csv', 'run.json', 'curves.png'):
+        assert (out / name).stat().st_mode & 0o044, name
+    folder = checkpoint.latest(str(out))
+    assert os.stat(folder).st_mode & 0o055
