@@ -25,7 +25,7 @@ import numpy as np
 from mxnet import gluon, init, nd
 
 from . import __version__, checkpoint, data, summary
-from .errors import D2LError, UsageError
+from .errors import D2LError, OneLineParser, UsageError
 from .registry import get_entry, get_model, list_models
 from .train import train_ch5, try_gpu
 
@@ -34,13 +34,6 @@ OPTIMIZERS = ('sgd', 'momentum', 'adam')
 KVSTORES = ('local', 'device', 'dist_sync', 'dist_device_sync')
 # Say so when a run on the CPU would take longer than this (seconds).
 SLOW_RUN = 20 * 60
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse, but its errors are one line: ``error: ...``, exit 2."""
-
-    def error(self, message):
-        self.exit(2, 'error: %s (see --help)\n' % message)
 
 
 def _positive(kind):
@@ -70,9 +63,10 @@ def _non_negative_int(text):
 
 
 def build_parser():
-    p = _Parser(prog='python -m d2l_cnn.train',
-                description='Train a network of d2l-zh chapter 5 with the '
-                'book\'s recipe (override any part of it).')
+    p = OneLineParser(
+        prog='python -m d2l_cnn.train',
+        description='Train a network of d2l-zh chapter 5 with the book\'s '
+        'recipe (override any part of it).')
     p.add_argument('model', help='one of: ' + ', '.join(list_models()))
     p.add_argument('--data', default=None,
                    help='%s (default: the recipe\'s, fashion-mnist)'

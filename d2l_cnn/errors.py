@@ -4,6 +4,7 @@ Everything the user can fix (a bad option, missing data, a checkpoint of
 another network) raises a subclass of ``D2LError``; the CLI prints its
 message, without a traceback, and exits with ``exit_code``.
 """
+import argparse
 
 
 class D2LError(Exception):
@@ -24,3 +25,10 @@ class DataError(D2LError):
 
 class DivergenceError(D2LError):
     """The loss became NaN or infinite during training."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse whose errors are one line, ``error: ...``, exit status 2."""
+
+    def error(self, message):
+        self.exit(2, 'error: %s (see --help)\n' % message)

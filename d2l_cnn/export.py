@@ -29,7 +29,7 @@ import mxnet as mx
 import numpy as np
 from mxnet import gluon, nd
 
-from .errors import D2LError, UsageError
+from .errors import D2LError, OneLineParser, UsageError
 
 # Networks ONNX (and the symbol format) cannot express, with the reason.
 # All other registered networks were exported and compared with
@@ -197,8 +197,8 @@ def run_onnx(path, X):
 
 def main(argv=None):
     """``python -m d2l_cnn.export --out RUN_DIR [--onnx]``."""
-    from .predict import _Parser, load_run
-    parser = _Parser(
+    from .predict import load_run
+    parser = OneLineParser(
         prog='python -m d2l_cnn.export',
         description='Export the network of a training run (written by '
                     'python -m d2l_cnn.train --out RUN_DIR) as MXNet '

@@ -77,7 +77,7 @@ import sys
 import threading
 import time
 
-from .errors import UsageError
+from .errors import OneLineParser, UsageError
 
 LOOPBACK = '127.0.0.1'
 SERVER_CODE = 'import mxnet'  # the server loop runs on import
@@ -409,13 +409,8 @@ def launch(command, num_workers, num_servers=1, hostfile=None, port=None,
     return launcher.run(timeout)
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        self.exit(2, 'error: %s (see --help)\n' % message)
-
-
 def build_parser():
-    p = _Parser(
+    p = OneLineParser(
         prog='python -m d2l_cnn.launch',
         usage='%(prog)s -n WORKERS [-s SERVERS] [-H HOSTFILE] [options] '
               '-- COMMAND ...',

@@ -16,7 +16,6 @@
 ``predict(run_dir)`` does the same from Python and returns the
 predictions, the labels and the confusion matrix.
 """
-import argparse
 import collections
 import functools
 import json
@@ -29,7 +28,7 @@ import mxnet as mx
 import numpy as np
 
 from . import data
-from .errors import D2LError, DataError, UsageError
+from .errors import D2LError, DataError, OneLineParser, UsageError
 from .registry import get_entry, get_model
 
 Result = collections.namedtuple(
@@ -334,15 +333,8 @@ def predict(run_dir, data_name=None, root=None, num=18, png=None,
     return Result(predictions, labels, confusion, accuracy, png, note)
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse, but its errors are one line: ``error: ...``, exit 2."""
-
-    def error(self, message):
-        self.exit(2, 'error: %s (see --help)\n' % message)
-
-
 def build_parser():
-    p = _Parser(
+    p = OneLineParser(
         prog='python -m d2l_cnn.predict',
         description='Classify the test set with a trained network: a '
                     'picture of predictions, the confusion matrix and the '
