@@ -22,16 +22,19 @@ Each side runs in its own subprocess (``python d2l_cnn/bench.py
 --worker SPEC``), so that the numpy interface of (b) stays out of the
 others, every side gets the same pinned threads (``OMP_NUM_THREADS`` =
 physical cores, ``torch.set_num_threads``) and its own peak memory
-(``ru_maxrss``). Runs are interleaved, a b c d a b c d ..., and the
-report gives medians and ratios. An "epoch" is a fixed number of
+(``VmHWM``, the main process only, not DataLoader workers). Runs are
+interleaved, a b c d a b c d ..., and the report gives medians and
+ratios. An "epoch" is a fixed number of
 batches of the training digits plus a fixed number of test batches, so
 that the whole benchmark fits in minutes; every (a) run also measures
 the machine's fp32 matrix product peak (MXNet ``nd.dot`` and numpy,
 2048^3) against which the training step's analytic FLOPs
 (``d2l_cnn.cost``, training ~ 3x forward) are compared.
 
-``--scaling`` times (a) over batch sizes and input sizes for one
-network instead. ``--quick`` is a seconds-long smoke run.
+``--layers`` also times every convolution and dense layer alone (what
+keeps a step from the peak); ``--scaling`` times (a) over batch sizes
+and input sizes for one network instead; ``--quick`` is a seconds-long
+smoke run; ``--report FILE [--markdown]`` prints a saved result.
 """
 import argparse
 import importlib.util
@@ -173,7 +176,7 @@ def _worker_a(spec):
     return result
 
 
-def _time_steps(step, sync, steps, windows=3):
+def _time_steps(step, sync, steps, windows=2):
     """Seconds per step: median over ``windows`` runs of ``steps``."""
     for _ in range(2):
         step()
@@ -530,13 +533,16 @@ def _worker_layers(spec):
             forward().backward()
         fwd = _median(_time_steps(forward, nd.waitall, spec['steps']))
         step = _median(_time_steps(both, nd.waitall, spec['steps']))
+        # the first layer computes no gradient for its input
         bwd_flops = row['flops'] * (1 if first else 2)
+        bwd = max(step - fwd, 0.0)
         rows.append({'name': row['name'], 'in_shape': row['in_shape'],
                      'out_shape': row['out_shape'], 'flops': row['flops'],
-                     'forward_seconds': fwd, 'backward_seconds': step - fwd,
+                     'forward_seconds': fwd, 'backward_seconds': bwd,
                      'forward_gflops': row['flops'] / fwd / 1e9,
-                     'backward_gflops': bwd_flops / max(step - fwd, 1e-9)
-                     / 1e9})
+                     # too short to time apart from the forward pass
+                     'backward_gflops': bwd_flops / bwd / 1e9
+                     if bwd > 0.02 * step else None})
         first = False
     return {'layers': rows, 'peak': _matmul_peak()}
 
@@ -864,6 +870,7 @@ def scaling(model, batch_sizes, sizes, repeats, images, threads,
         [(base_bs, s) for s in sizes if s != base_size]
     started = time.time()
     out = {'model': model, 'images_per_epoch': images, 'repeats': repeats,
+           'test_images': max(batch_sizes),
            'machine': machine_info(threads), 'rows': []}
     with tempfile.TemporaryDirectory() as tmp:
         digits = os.path.join(tmp, 'digits.npz')
@@ -876,8 +883,9 @@ def scaling(model, batch_sizes, sizes, repeats, images, threads,
                             lr=recipe['lr'], batch_size=bs,
                             epochs=1, steps=steps, threads=threads,
                             data=digits, peak=False)
-                result = run_worker(_subset_spec(spec, tmp, digits, n, bs),
-                                    timeout)
+                result = run_worker(
+                    _subset_spec(spec, tmp, digits, n, bs, max(batch_sizes)),
+                    timeout)
                 runs[(bs, size)].append(result)
                 log('repeat %d/%d batch %d size %d: %s'
                     % (rep + 1, repeats, bs, size, _brief(result)))
@@ -901,15 +909,20 @@ def scaling(model, batch_sizes, sizes, repeats, images, threads,
     return out
 
 
-def _subset_spec(spec, tmp, digits, num_batches, bs):
-    """A spec whose data file holds exactly ``num_batches`` batches."""
+def _subset_spec(spec, tmp, digits, num_batches, bs, num_test):
+    """A spec whose data holds ``num_batches`` batches, ``num_test`` tests.
+
+    The test set is the same for every batch size, so that epochs differ
+    only in how the training images are batched.
+    """
     import numpy as np
     path = os.path.join(tmp, 'digits_%d_%d.npz' % (num_batches, bs))
     if not os.path.exists(path):
         with np.load(digits) as f:
             np.savez(path, X_train=f['X_train'][:num_batches * bs],
                      y_train=f['y_train'][:num_batches * bs],
-                     X_test=f['X_test'][:bs], y_test=f['y_test'][:bs])
+                     X_test=f['X_test'][:num_test],
+                     y_test=f['y_test'][:num_test])
     return dict(spec, data=path)
 
 
@@ -953,7 +966,7 @@ def print_layer_profile(profiles, file=None):
                          '%.1f' % (1e3 * r['forward_seconds']),
                          '%.1f' % (1e3 * r['backward_seconds']),
                          '%.0f' % r['forward_gflops'],
-                         '%.0f' % r['backward_gflops'],
+                         _fmt(r['backward_gflops'], '%.0f'),
                          '%.0f' % (100 * both / total)), file=file)
         flops = sum(r['flops'] for r in p['layers'])
         print('  all layers: %.0f GFLOP/s forward+backward (%.0f%% of the '
@@ -1055,8 +1068,10 @@ def markdown_report(results):
                              rss))
     if 'scaling' in results:
         sc = results['scaling']
-        lines += ['', 'Scaling of %s (d2l_cnn, %d images per epoch):'
-                  % (sc['model'], sc['images_per_epoch']), '',
+        lines += ['', 'Scaling of %s (d2l_cnn; an epoch: %d training '
+                  'images, then %d test images):'
+                  % (sc['model'], sc['images_per_epoch'],
+                     sc.get('test_images', 0)), '',
                   '| batch | input | epoch s | img/s | GFLOP/s |',
                   '|---|---|---|---|---|']
         for row in sc['rows']:
@@ -1071,9 +1086,11 @@ def markdown_report(results):
 def print_scaling(out, file=None):
     """The scaling table: epoch time and speed per configuration."""
     file = file or sys.stdout
-    print('scaling of %s (d2l_cnn train_ch5, %d images per epoch, '
-          'medians of %d)' % (out['model'], out['images_per_epoch'],
-                              out['repeats']), file=file)
+    print('scaling of %s (d2l_cnn train_ch5; an epoch: %d training '
+          'images, then %d test images; medians of %d; GFLOP/s of the '
+          'training images)' % (out['model'], out['images_per_epoch'],
+                                out.get('test_images', 0), out['repeats']),
+          file=file)
     print('%6s %6s %9s %9s %9s' % ('batch', 'size', 'epoch s', 'img/s',
                                    'GFLOP/s'), file=file)
     for r in out['rows']:
@@ -1123,7 +1140,7 @@ def parse_args(argv):
                    help='training batches per epoch (default 5; d2l\'s '
                         'train_ch6 needs 5)')
     p.add_argument('--test-batches', type=_positive, default=1)
-    p.add_argument('--steps', type=int, default=5,
+    p.add_argument('--steps', type=int, default=3,
                    help='steps per timing window of the step alone '
                         '(0: skip it)')
     p.add_argument('--threads', type=_positive, default=None,
