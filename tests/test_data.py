@@ -47,6 +47,11 @@ def sha1(path):
         return hashlib.sha1(f.read()).hexdigest()
 
 
+def sums(name):
+    """The catalogue's {file name: SHA-1} of a data set (to monkeypatch)."""
+    return data.dataset_info(name).files
+
+
 def closed_port():
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0))
@@ -54,16 +59,31 @@ def closed_port():
 
 
 @pytest.fixture(autouse=True)
-def offline(tmp_path, monkeypatch):
-    """No test may reach the real repository or the user's ~/.mxnet."""
+def offline(tmp_path, tmp_path_factory, monkeypatch):
+    """No test may reach the real repository or the user's data folders.
+
+    ~ (torchvision's ~/data), $MXNET_HOME, $KERAS_HOME and the working
+    directory (./data, ../data) all point into temporary folders.
+    """
     monkeypatch.setenv('MXNET_GLUON_REPO',
                        'http://127.0.0.1:%d/' % closed_port())
     monkeypatch.setenv('MXNET_HOME', str(tmp_path / 'mxnet_home'))
+    monkeypatch.setenv('HOME', str(tmp_path / 'home'))
+    monkeypatch.setenv('KERAS_HOME', str(tmp_path / 'home' / '.keras'))
+    monkeypatch.delenv(data.VERIFY_ENV, raising=False)
+    cwd = tmp_path_factory.mktemp('cwd') / 'here'
+    os.makedirs(cwd)
+    monkeypatch.chdir(cwd)
 
 
-def fill_idx_root(root, monkeypatch, name='fashion-mnist', n=(50, 20)):
-    """Small IDX files in ``root`` whose SHA-1 sums the loader expects."""
-    rng = np.random.default_rng(0)
+def fill_idx_root(root, monkeypatch, name='fashion-mnist', n=(50, 20),
+                  seed=0, gz=True, register=True):
+    """Small IDX files in ``root`` whose SHA-1 sums the loader expects.
+
+    ``gz=False`` writes them uncompressed (``train-images-idx3-ubyte``);
+    ``register=False`` leaves the catalogue's SHA-1 sums alone.
+    """
+    rng = np.random.default_rng(seed)
     os.makedirs(root, exist_ok=True)
     arrays = {}
     for prefix, count in zip(('train', 't10k'), n):
@@ -71,10 +91,30 @@ def fill_idx_root(root, monkeypatch, name='fashion-mnist', n=(50, 20)):
         y = (np.arange(count) % 10).astype(np.uint8)
         arrays[prefix] = X, y
         for kind, a in (('images-idx3', X), ('labels-idx1', y)):
-            fname = '%s-%s-ubyte.gz' % (prefix, kind)
+            fname = '%s-%s-ubyte' % (prefix, kind) + ('.gz' if gz else '')
             path = write(os.path.join(root, fname), idx_bytes(a))
-            monkeypatch.setitem(data.SHA1[name], fname, sha1(path))
+            if register:
+                monkeypatch.setitem(sums(name), fname,
+                                    sha1(path))
     return arrays
+
+
+def snapshot(folder):
+    """{path: (SHA-1, size, mtime)} of every file under ``folder``."""
+    found = {}
+    for dirpath, _, names in os.walk(folder):
+        for n in names:
+            path = os.path.join(dirpath, n)
+            st = os.stat(path)
+            found[path] = sha1(path), st.st_size, st.st_mtime_ns
+    return found
+
+
+def assert_untouched(before, folder):
+    """Every file of ``before`` is still there, byte for byte."""
+    after = snapshot(folder)
+    for path, state in before.items():
+        assert after.get(path) == state, path
 
 
 # ------------------------------------------------------------ IDX reader
@@ -226,12 +266,12 @@ def test_bad_files_in_root(tmp_path, monkeypatch):
     fill_idx_root(root, monkeypatch)
     path = write(root / 't10k-labels-idx1-ubyte.gz',
                  idx_bytes(np.zeros(19, np.uint8)))
-    monkeypatch.setitem(data.SHA1['fashion-mnist'],
+    monkeypatch.setitem(sums('fashion-mnist'),
                         't10k-labels-idx1-ubyte.gz', sha1(path))
     with pytest.raises(DataError, match='20 images but .* 19 labels'):
         data.load_data_fashion_mnist(8, root=str(root))
     path = write(root / 't10k-labels-idx1-ubyte.gz', b'\x1f\x8bjunk', False)
-    monkeypatch.setitem(data.SHA1['fashion-mnist'],
+    monkeypatch.setitem(sums('fashion-mnist'),
                         't10k-labels-idx1-ubyte.gz', sha1(path))
     with pytest.raises(DataError, match='bad gzip'):
         data.load_data_fashion_mnist(8, root=str(root))
@@ -255,13 +295,22 @@ def test_offline_download_fails_once_and_clearly(tmp_path):
 
 
 def test_wrong_sha1_of_preplaced_file_is_not_used(tmp_path):
+    # issue 12 item 3: the file is neither used nor deleted
     root = tmp_path / 'fm'
     os.makedirs(root)
     for fname in FMNIST:  # files with Gluon's names but other contents
         write(root / fname, idx_bytes(np.zeros(3, np.uint8)))
-    with pytest.raises(DataError, match='cannot download'):
+    before = snapshot(root)
+    with pytest.raises(DataError) as e:
         data.load_data_fashion_mnist(8, root=str(root))
-    assert FMNIST[0] not in os.listdir(root)
+    msg = str(e.value)
+    path = str(root / FMNIST[0])
+    assert path in msg and sha1(path) in msg and '\n' not in msg
+    assert sums('fashion-mnist')[FMNIST[0]] in msg
+    assert 'D2L_CNN_VERIFY=0' in msg and 'delete it' in msg
+    assert 'untouched' in msg and 'cannot download' not in msg
+    assert_untouched(before, root)
+    assert sorted(os.listdir(root)) == sorted(FMNIST)
 
 
 # -------------------------------------------------------------- download
@@ -315,11 +364,17 @@ def test_download_rejects_wrong_sha1(tmp_path, server):
     assert dest.read_bytes() == b'served bytes'
 
 
-def test_download_replaces_half_file_and_reports_404(tmp_path, server):
+def test_download_keeps_present_file_and_reports_404(tmp_path, server):
+    # issue 12 item 3: a file we did not write is never replaced
     www, requests = server
     path = write(www / 'f.bin', b'complete file', False)
     url = os.environ['MXNET_GLUON_REPO'] + '/f.bin'
     dest = write(tmp_path / 'f.bin', b'compl', False)
+    with pytest.raises(DataError, match='left untouched') as e:
+        data.download(url, dest, sha1(path))
+    assert dest in str(e.value) and sha1(dest) in str(e.value)
+    assert open(dest, 'rb').read() == b'compl' and requests == []
+    os.remove(dest)  # what the message says to do
     assert data.download(url, dest, sha1(path)) == dest
     assert open(dest, 'rb').read() == b'complete file'
     with pytest.raises(DataError, match='404'):
@@ -454,7 +509,7 @@ def fill_cifar_root(root, monkeypatch, archive=False):
         for k, fname in enumerate(data.CIFAR10_TRAIN + data.CIFAR10_TEST):
             X, y, raw = cifar_bin(12, k)
             arrays[fname] = X, y
-            monkeypatch.setitem(data.SHA1['cifar10'], fname,
+            monkeypatch.setitem(sums('cifar10'), fname,
                                 hashlib.sha1(raw).hexdigest())
             if archive:
                 info = tarfile.TarInfo('cifar-10-batches-bin/' + fname)
@@ -464,7 +519,7 @@ def fill_cifar_root(root, monkeypatch, archive=False):
                 write(root / fname, raw, False)
     if archive:
         path = write(root / data.CIFAR10_ARCHIVE, tar_io.getvalue(), False)
-        monkeypatch.setitem(data.SHA1['cifar10'], data.CIFAR10_ARCHIVE,
+        monkeypatch.setitem(sums('cifar10'), data.CIFAR10_ARCHIVE,
                             sha1(path))
     return arrays
 
@@ -502,11 +557,11 @@ def test_cifar10_bad_files(tmp_path, monkeypatch):
     root = tmp_path / 'c10'
     fill_cifar_root(root, monkeypatch)
     path = write(root / 'test_batch.bin', bytes(3073 * 2 - 1), False)
-    monkeypatch.setitem(data.SHA1['cifar10'], 'test_batch.bin', sha1(path))
+    monkeypatch.setitem(sums('cifar10'), 'test_batch.bin', sha1(path))
     with pytest.raises(DataError, match='not a CIFAR-10 binary batch'):
         data.load_data_cifar10(8, root=str(root))
     path = write(root / 'test_batch.bin', b'\x0a' + bytes(3072), False)
-    monkeypatch.setitem(data.SHA1['cifar10'], 'test_batch.bin', sha1(path))
+    monkeypatch.setitem(sums('cifar10'), 'test_batch.bin', sha1(path))
     with pytest.raises(DataError, match='label 10 out of range'):
         data.load_data_cifar10(8, root=str(root))
     os.remove(path)  # missing -> archive download -> offline error
