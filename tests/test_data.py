@@ -47,6 +47,11 @@ def sha1(path):
         return hashlib.sha1(f.read()).hexdigest()
 
 
+def sums(name):
+    """The catalogue's {file name: SHA-1} of a data set (to monkeypatch)."""
+    return data.dataset_info(name).files
+
+
 def closed_port():
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0))
@@ -54,16 +59,31 @@ def closed_port():
 
 
 @pytest.fixture(autouse=True)
-def offline(tmp_path, monkeypatch):
-    """No test may reach the real repository or the user's ~/.mxnet."""
+def offline(tmp_path, tmp_path_factory, monkeypatch):
+    """No test may reach the real repository or the user's data folders.
+
+    ~ (torchvision's ~/data), $MXNET_HOME, $KERAS_HOME and the working
+    directory (./data, ../data) all point into temporary folders.
+    """
     monkeypatch.setenv('MXNET_GLUON_REPO',
                        'http://127.0.0.1:%d/' % closed_port())
     monkeypatch.setenv('MXNET_HOME', str(tmp_path / 'mxnet_home'))
+    monkeypatch.setenv('HOME', str(tmp_path / 'home'))
+    monkeypatch.setenv('KERAS_HOME', str(tmp_path / 'home' / '.keras'))
+    monkeypatch.delenv(data.VERIFY_ENV, raising=False)
+    cwd = tmp_path_factory.mktemp('cwd') / 'here'
+    os.makedirs(cwd)
+    monkeypatch.chdir(cwd)
 
 
-def fill_idx_root(root, monkeypatch, name='fashion-mnist', n=(50, 20)):
-    """Small IDX files in ``root`` whose SHA-1 sums the loader expects."""
-    rng = np.random.default_rng(0)
+def fill_idx_root(root, monkeypatch, name='fashion-mnist', n=(50, 20),
+                  seed=0, gz=True, register=True):
+    """Small IDX files in ``root`` whose SHA-1 sums the loader expects.
+
+    ``gz=False`` writes them uncompressed (``train-images-idx3-ubyte``);
+    ``register=False`` leaves the catalogue's SHA-1 sums alone.
+    """
+    rng = np.random.default_rng(seed)
     os.makedirs(root, exist_ok=True)
     arrays = {}
     for prefix, count in zip(('train', 't10k'), n):
@@ -71,10 +91,30 @@ def fill_idx_root(root, monkeypatch, name='fashion-mnist', n=(50, 20)):
         y = (np.arange(count) % 10).astype(np.uint8)
         arrays[prefix] = X, y
         for kind, a in (('images-idx3', X), ('labels-idx1', y)):
-            fname = '%s-%s-ubyte.gz' % (prefix, kind)
+            fname = '%s-%s-ubyte' % (prefix, kind) + ('.gz' if gz else '')
             path = write(os.path.join(root, fname), idx_bytes(a))
-            monkeypatch.setitem(data.SHA1[name], fname, sha1(path))
+            if register:
+                monkeypatch.setitem(sums(name), fname,
+                                    sha1(path))
     return arrays
+
+
+def snapshot(folder):
+    """{path: (SHA-1, size, mtime)} of every file under ``folder``."""
+    found = {}
+    for dirpath, _, names in os.walk(folder):
+        for n in names:
+            path = os.path.join(dirpath, n)
+            st = os.stat(path)
+            found[path] = sha1(path), st.st_size, st.st_mtime_ns
+    return found
+
+
+def assert_untouched(before, folder):
+    """Every file of ``before`` is still there, byte for byte."""
+    after = snapshot(folder)
+    for path, state in before.items():
+        assert after.get(path) == state, path
 
 
 # ------------------------------------------------------------ IDX reader
@@ -226,12 +266,12 @@ def test_bad_files_in_root(tmp_path, monkeypatch):
     fill_idx_root(root, monkeypatch)
     path = write(root / 't10k-labels-idx1-ubyte.gz',
                  idx_bytes(np.zeros(19, np.uint8)))
-    monkeypatch.setitem(data.SHA1['fashion-mnist'],
+    monkeypatch.setitem(sums('fashion-mnist'),
                         't10k-labels-idx1-ubyte.gz', sha1(path))
     with pytest.raises(DataError, match='20 images but .* 19 labels'):
         data.load_data_fashion_mnist(8, root=str(root))
     path = write(root / 't10k-labels-idx1-ubyte.gz', b'\x1f\x8bjunk', False)
-    monkeypatch.setitem(data.SHA1['fashion-mnist'],
+    monkeypatch.setitem(sums('fashion-mnist'),
                         't10k-labels-idx1-ubyte.gz', sha1(path))
     with pytest.raises(DataError, match='bad gzip'):
         data.load_data_fashion_mnist(8, root=str(root))
@@ -255,13 +295,22 @@ def test_offline_download_fails_once_and_clearly(tmp_path):
 
 
 def test_wrong_sha1_of_preplaced_file_is_not_used(tmp_path):
+    # issue 12 item 3: the file is neither used nor deleted
     root = tmp_path / 'fm'
     os.makedirs(root)
     for fname in FMNIST:  # files with Gluon's names but other contents
         write(root / fname, idx_bytes(np.zeros(3, np.uint8)))
-    with pytest.raises(DataError, match='cannot download'):
+    before = snapshot(root)
+    with pytest.raises(DataError) as e:
         data.load_data_fashion_mnist(8, root=str(root))
-    assert FMNIST[0] not in os.listdir(root)
+    msg = str(e.value)
+    path = str(root / FMNIST[0])
+    assert path in msg and sha1(path) in msg and '\n' not in msg
+    assert sums('fashion-mnist')[FMNIST[0]] in msg
+    assert 'D2L_CNN_VERIFY=0' in msg and 'delete it' in msg
+    assert 'untouched' in msg and 'cannot download' not in msg
+    assert_untouched(before, root)
+    assert sorted(os.listdir(root)) == sorted(FMNIST)
 
 
 # -------------------------------------------------------------- download
@@ -315,11 +364,17 @@ def test_download_rejects_wrong_sha1(tmp_path, server):
     assert dest.read_bytes() == b'served bytes'
 
 
-def test_download_replaces_half_file_and_reports_404(tmp_path, server):
+def test_download_keeps_present_file_and_reports_404(tmp_path, server):
+    # issue 12 item 3: a file we did not write is never replaced
     www, requests = server
     path = write(www / 'f.bin', b'complete file', False)
     url = os.environ['MXNET_GLUON_REPO'] + '/f.bin'
     dest = write(tmp_path / 'f.bin', b'compl', False)
+    with pytest.raises(DataError, match='left untouched') as e:
+        data.download(url, dest, sha1(path))
+    assert dest in str(e.value) and sha1(dest) in str(e.value)
+    assert open(dest, 'rb').read() == b'compl' and requests == []
+    os.remove(dest)  # what the message says to do
     assert data.download(url, dest, sha1(path)) == dest
     assert open(dest, 'rb').read() == b'complete file'
     with pytest.raises(DataError, match='404'):
@@ -454,7 +509,7 @@ def fill_cifar_root(root, monkeypatch, archive=False):
         for k, fname in enumerate(data.CIFAR10_TRAIN + data.CIFAR10_TEST):
             X, y, raw = cifar_bin(12, k)
             arrays[fname] = X, y
-            monkeypatch.setitem(data.SHA1['cifar10'], fname,
+            monkeypatch.setitem(sums('cifar10'), fname,
                                 hashlib.sha1(raw).hexdigest())
             if archive:
                 info = tarfile.TarInfo('cifar-10-batches-bin/' + fname)
@@ -464,7 +519,7 @@ def fill_cifar_root(root, monkeypatch, archive=False):
                 write(root / fname, raw, False)
     if archive:
         path = write(root / data.CIFAR10_ARCHIVE, tar_io.getvalue(), False)
-        monkeypatch.setitem(data.SHA1['cifar10'], data.CIFAR10_ARCHIVE,
+        monkeypatch.setitem(sums('cifar10'), data.CIFAR10_ARCHIVE,
                             sha1(path))
     return arrays
 
@@ -502,11 +557,11 @@ def test_cifar10_bad_files(tmp_path, monkeypatch):
     root = tmp_path / 'c10'
     fill_cifar_root(root, monkeypatch)
     path = write(root / 'test_batch.bin', bytes(3073 * 2 - 1), False)
-    monkeypatch.setitem(data.SHA1['cifar10'], 'test_batch.bin', sha1(path))
+    monkeypatch.setitem(sums('cifar10'), 'test_batch.bin', sha1(path))
     with pytest.raises(DataError, match='not a CIFAR-10 binary batch'):
         data.load_data_cifar10(8, root=str(root))
     path = write(root / 'test_batch.bin', b'\x0a' + bytes(3072), False)
-    monkeypatch.setitem(data.SHA1['cifar10'], 'test_batch.bin', sha1(path))
+    monkeypatch.setitem(sums('cifar10'), 'test_batch.bin', sha1(path))
     with pytest.raises(DataError, match='label 10 out of range'):
         data.load_data_cifar10(8, root=str(root))
     os.remove(path)  # missing -> archive download -> offline error
@@ -547,3 +602,263 @@ def test_synthetic_is_learnable():
     test = test_iter.images.reshape(100, -1).astype(float)
     guess = ((test[:, None] - means[None]) ** 2).sum(-1).argmin(1)
     assert (guess == test_iter.labels).mean() > 0.9
+
+
+# ------------------------------- local files: never destroyed (#12, #13)
+
+def test_mnist_on_a_fashion_mnist_folder_keeps_every_file(tmp_path,
+                                                          monkeypatch):
+    # the realistic trigger of issue 13: same file names, other data set
+    root = tmp_path / 'fm'
+    fill_idx_root(root, monkeypatch, 'fashion-mnist')
+    before = snapshot(root)
+    with pytest.raises(DataError) as e:
+        data.load_data('mnist', 8, root=str(root))
+    msg = str(e.value)
+    assert sums('mnist')[FMNIST[0]] in msg and str(root) in msg
+    assert 'untouched' in msg and '\n' not in msg
+    assert_untouched(before, root)
+    data.load_data('fashion-mnist', 8, root=str(root))  # still usable
+
+
+def test_foreign_files_block_a_working_download(tmp_path, monkeypatch,
+                                                server):
+    # online, with the right files on the server: still nothing replaced
+    www, requests = server
+    fill_idx_root(www / 'gluon/dataset/mnist', monkeypatch, 'mnist')
+    root = tmp_path / 'cache'
+    os.makedirs(root)
+    write(root / FMNIST[0], b'not the file', False)  # only one present
+    before = snapshot(root)
+    with pytest.raises(DataError, match='left untouched'):
+        data.load_data_mnist(8, root=str(root))
+    assert_untouched(before, root)
+    assert os.listdir(root) == [FMNIST[0]] and requests == []
+
+
+def test_offline_partial_folder_keeps_its_files(tmp_path, monkeypatch):
+    root = tmp_path / 'fm'
+    fill_idx_root(root, monkeypatch)
+    os.remove(root / FMNIST[3])
+    before = snapshot(root)
+    with pytest.raises(DataError, match='cannot download .*' + FMNIST[3]):
+        data.load_data_fashion_mnist(8, root=str(root))
+    assert_untouched(before, root)
+    assert sorted(os.listdir(root)) == sorted(FMNIST[:3])
+
+
+@pytest.mark.parametrize('how', ['argument', 'environment'])
+def test_verify_off_uses_local_files_as_they_are(tmp_path, monkeypatch,
+                                                 how):
+    root = tmp_path / 'fm'
+    arrays = fill_idx_root(root, monkeypatch, register=False)
+    before = snapshot(root)
+    with pytest.raises(DataError, match='untouched'):
+        data.load_data('fashion-mnist', 10, root=str(root))
+    kwargs = {}
+    if how == 'argument':
+        kwargs['verify'] = False
+    else:
+        monkeypatch.setenv('D2L_CNN_VERIFY', '0')
+    train_iter, test_iter = data.load_data('fashion-mnist', 10,
+                                           root=str(root), **kwargs)
+    assert np.array_equal(test_iter.images[:, 0], arrays['t10k'][0])
+    assert train_iter.num_examples == 50
+    assert_untouched(before, root)
+    # the loaders take verify=True over the environment
+    with pytest.raises(DataError, match='untouched'):
+        data.load_data_fashion_mnist(10, root=str(root), verify=True)
+
+
+def test_verify_off_still_rejects_invalid_files(tmp_path, monkeypatch):
+    root = tmp_path / 'fm'
+    fill_idx_root(root, monkeypatch, register=False)
+    write(root / 't10k-labels-idx1-ubyte.gz',
+          idx_bytes((np.arange(20) % 11).astype(np.uint8)))
+    with pytest.raises(DataError, match='label 10 out of range'):
+        data.load_data_fashion_mnist(8, root=str(root), verify=False)
+    write(root / 't10k-images-idx3-ubyte.gz',
+          idx_bytes(np.zeros((20, 32, 32), np.uint8)))
+    write(root / 't10k-labels-idx1-ubyte.gz',
+          idx_bytes(np.zeros(20, np.uint8)))
+    with pytest.raises(DataError, match='32x32, fashion-mnist has 28x28'):
+        data.load_data_fashion_mnist(8, root=str(root), verify=False)
+    write(root / 't10k-images-idx3-ubyte.gz', b'junk', False)
+    with pytest.raises(DataError, match='not an IDX file'):
+        data.load_data_fashion_mnist(8, root=str(root), verify=False)
+
+
+def test_verify_environment_value_is_checked(monkeypatch):
+    monkeypatch.setenv('D2L_CNN_VERIFY', 'no')
+    with pytest.raises(UsageError, match='D2L_CNN_VERIFY must be 0 or 1'):
+        data.load_data_fashion_mnist(8)
+    monkeypatch.setenv('D2L_CNN_VERIFY', '1')
+    assert data.verify_enabled() and not data.verify_enabled(False)
+
+
+def test_download_never_overwrites_a_file_that_appears(tmp_path, server,
+                                                       monkeypatch):
+    # another process places the file while we download: theirs stays
+    www, requests = server
+    path = write(www / 'f.bin', b'served', False)
+    url = os.environ['MXNET_GLUON_REPO'] + '/f.bin'
+    dest = tmp_path / 'cache' / 'f.bin'
+    urlopen = data.files.urllib.request.urlopen
+
+    def racing_urlopen(*args, **kwargs):
+        write(dest, b'placed by someone else', False)
+        return urlopen(*args, **kwargs)
+
+    monkeypatch.setattr(data.files.urllib.request, 'urlopen',
+                        racing_urlopen)
+    with pytest.raises(DataError, match='left untouched'):
+        data.download(url, str(dest), sha1(path))
+    assert dest.read_bytes() == b'placed by someone else'
+    assert os.listdir(dest.parent) == ['f.bin']  # no temporary file left
+
+
+def test_cifar10_foreign_batch_is_kept(tmp_path, monkeypatch):
+    root = tmp_path / 'c10'
+    fill_cifar_root(root, monkeypatch, archive=True)
+    data.load_data_cifar10(8, root=str(root))  # extracts the batches
+    batch = write(root / 'data_batch_2.bin', bytes(3073), False)
+    os.remove(root / 'test_batch.bin')
+    before = snapshot(root)
+    with pytest.raises(DataError, match='left untouched') as e:
+        data.load_data_cifar10(8, root=str(root))
+    assert batch in str(e.value) and sha1(batch) in str(e.value)
+    assert_untouched(before, root)
+    assert 'test_batch.bin' not in os.listdir(root)  # checked first
+    # verify=False: the foreign batch is used, the missing one extracted
+    train_iter, _ = data.load_data_cifar10(8, root=str(root), verify=False)
+    assert_untouched(before, root)
+    assert train_iter.num_examples == 12 * 4 + 1
+    assert 'test_batch.bin' in os.listdir(root)
+
+
+# ------------------------------------ local files: where users have them
+
+def test_uncompressed_idx_files(tmp_path, monkeypatch):
+    root = tmp_path / 'fm'
+    arrays = fill_idx_root(root, monkeypatch, gz=False)
+    _, test_iter = data.load_data_fashion_mnist(8, root=str(root))
+    assert np.array_equal(test_iter.images[:, 0], arrays['t10k'][0])
+    # no SHA-1 known for an uncompressed file: say so, use it on request
+    monkeypatch.delitem(sums('fashion-mnist'), 'train-images-idx3-ubyte')
+    with pytest.raises(DataError, match='no SHA-1 is known'):
+        data.load_data_fashion_mnist(8, root=str(root))
+    data.load_data_fashion_mnist(8, root=str(root), verify=False)
+
+
+@pytest.mark.parametrize('where', ['cwd', 'parent', 'home', 'root',
+                                   'root parent', 'keras'])
+def test_other_frameworks_folders(tmp_path, monkeypatch, where):
+    cwd, home = os.getcwd(), os.environ['HOME']
+    root = None
+    folder = {
+        'cwd': os.path.join(cwd, 'data', 'FashionMNIST', 'raw'),
+        'parent': os.path.join(cwd, '..', 'data', 'FashionMNIST', 'raw'),
+        'home': os.path.join(home, 'data', 'FashionMNIST', 'raw'),
+        'keras': os.path.join(os.environ['KERAS_HOME'], 'datasets',
+                              'fashion-mnist'),
+    }.get(where)
+    if where.startswith('root'):  # --root torchvision's root or below
+        base = tmp_path / 'tv'
+        folder = str(base / 'FashionMNIST' / 'raw')
+        root = str(base / 'mine') if where == 'root parent' else str(base)
+    arrays = fill_idx_root(folder, monkeypatch, n=(30, 10))
+    # torchvision keeps the .gz and the extracted files side by side
+    fill_idx_root(folder, monkeypatch, n=(30, 10), gz=False)
+    assert data.data_present('fashion-mnist', root)
+    assert os.path.samefile(data.data_location('fashion-mnist', root),
+                            folder)
+    before = snapshot(folder)
+    train_iter, _ = data.load_data_fashion_mnist(10, root=root)
+    assert np.array_equal(train_iter.images[:, 0], arrays['train'][0])
+    assert_untouched(before, folder)
+    assert not os.path.exists(os.environ['MXNET_HOME'])  # nothing written
+    assert not data.data_present('mnist', root)
+
+
+def test_own_folder_comes_first(tmp_path, monkeypatch):
+    keras = os.path.join(os.environ['KERAS_HOME'], 'datasets',
+                         'fashion-mnist')
+    fill_idx_root(keras, monkeypatch, n=(30, 10), seed=1)
+    own = data.default_root('fashion-mnist')
+    arrays = fill_idx_root(own, monkeypatch, n=(40, 10), seed=2)
+    train_iter, _ = data.load_data_fashion_mnist(10)
+    assert np.array_equal(train_iter.images[:, 0], arrays['train'][0])
+    # a foreign set in our folder, a good one in Keras's: the good one
+    fill_idx_root(keras, monkeypatch, n=(30, 10), seed=1)
+    train_iter, _ = data.load_data_fashion_mnist(10)
+    assert train_iter.num_examples == 30
+    assert os.path.isdir(own) and len(os.listdir(own)) == 4
+
+
+def test_error_says_where_it_looked():
+    with pytest.raises(DataError) as e:
+        data.load_data_fashion_mnist(8)
+    msg = str(e.value)
+    folders = data.dataset_info('fashion-mnist').folders()
+    assert len(folders) == 5  # ours, ./data, ../data, ~/data, Keras's
+    for folder in folders:
+        assert folder in msg
+    assert os.path.join('.keras', 'datasets', 'fashion-mnist') in msg
+    assert os.path.join('FashionMNIST', 'raw') in msg
+    assert data.data_location('fashion-mnist') is None
+    assert data.data_present('mnist5k') and data.data_present('synthetic')
+
+
+# ------------------------------------------------------------- catalogue
+
+def test_one_registration_adds_a_data_set(monkeypatch):
+    monkeypatch.setattr(data.catalogue, '_REGISTRY',
+                        dict(data.catalogue._REGISTRY))
+
+    @data.register_dataset('tiny', shape=(2, 5, 5), text_labels=('a', 'b'),
+                           num_train=6, num_test=4)
+    def load_tiny(batch_size, resize=None, root=None, ctx=None, seed=0,
+                  verify=None):
+        X, y = data.synthetic_arrays(10, (2, 5, 5), 2, seed)
+        return data.ArrayDataIter(X[:6], y[:6], batch_size), \
+            data.ArrayDataIter(X[6:], y[6:], batch_size)
+
+    assert 'tiny' in data.list_datasets()
+    info = data.dataset_info('tiny')
+    assert (info.in_channels, info.num_classes) == (2, 2)
+    assert info.text_labels_zh == ('a', 'b') and data.data_present('tiny')
+    train_iter, test_iter = data.load_data('tiny', 4)
+    assert next(iter(train_iter))[0].shape == (4, 2, 5, 5)
+    with pytest.raises(ValueError, match='registered twice'):
+        data.register_dataset('tiny', (1, 2, 2), 'ab', 1, 1)(load_tiny)
+
+
+def test_catalogue_facts():
+    for name in data.list_datasets():
+        info = data.dataset_info(name)
+        assert info.in_channels == info.shape[0]
+        assert len(info.text_labels_zh) == info.num_classes == 10
+    assert data.dataset_info('cifar10').in_channels == 3
+    assert data.dataset_info('mnist5k').num_train == 4000
+    assert data.dataset_info('cifar10').required == (
+        data.CIFAR10_TRAIN + data.CIFAR10_TEST)
+    assert data.dataset_info('fashion-mnist').required == FMNIST
+
+
+@pytest.mark.parametrize('kwargs,words', [
+    (dict(num_examples=-5), 'num_examples'),
+    (dict(num_examples=0), 'num_examples'),
+    (dict(num_examples=2.5), 'num_examples'),
+    (dict(num_test=0), 'num_test'),
+    (dict(num_test=-1), 'num_test'),
+    (dict(num_classes=0), 'num_classes'),
+    (dict(num_classes=-3), 'num_classes'),
+    (dict(shape=(1, 0, 28)), 'shape'),
+    (dict(shape=(1, 28)), 'shape'),
+    (dict(shape=(1, -28, 28)), 'shape'),
+    (dict(shape=None), 'shape'),
+])
+def test_synthetic_rejects_non_positive_sizes(kwargs, words):
+    # issue 13 item 11: no silent 190/5 split
+    with pytest.raises(UsageError, match=words):
+        data.load_data_synthetic(8, **kwargs)
