@@ -8,6 +8,7 @@ imported here at module level, so that workers pay for nothing they do
 not use.
 """
 import json
+import math
 import os
 import platform
 import resource
@@ -245,3 +246,22 @@ def recipe(name, kind='book'):
     if dataclasses.is_dataclass(r):
         return dataclasses.asdict(r)
     return dict(vars(r))
+
+
+def lr_at(r, num_update, batches_per_epoch):
+    """The learning rate of update ``num_update`` (1, 2, ...) of recipe r.
+
+    Linear warm-up from 0 over ``warmup_epochs``, then constant or a
+    cosine decay to 0 at the end of ``num_epochs`` (MXNet's
+    ``CosineScheduler`` counts updates from 1 the same way).
+    """
+    lr = r['lr']
+    warmup = r.get('warmup_epochs', 0) * batches_per_epoch
+    total = r['num_epochs'] * batches_per_epoch
+    if warmup and num_update < warmup:
+        return lr * num_update / warmup
+    if r.get('lr_schedule', 'constant') == 'cosine':
+        span = max(total - warmup, 1)
+        done = min(max(num_update - warmup, 0), span)
+        return lr * (1 + math.cos(math.pi * done / span)) / 2
+    return lr

@@ -7,7 +7,7 @@ registered Gluon network (``tests/test_bench.py`` checks the counts);
 """
 import math
 
-from benchmarks.common import recipe
+from benchmarks.common import lr_at, recipe
 
 # Networks with a PyTorch twin here (same layers, same parameter count).
 TORCH_MODELS = ('lenet', 'batchnorm', 'alexnet', 'vgg', 'nin', 'resnet',
@@ -230,25 +230,6 @@ def init_like_mxnet(net, name='xavier'):
                 with torch.no_grad():
                     m.weight.normal_(0, std)
             nn.init.zeros_(m.bias)
-
-
-def lr_at(r, num_update, batches_per_epoch):
-    """The learning rate of update ``num_update`` (1, 2, ...) of recipe r.
-
-    Linear warm-up from 0 over ``warmup_epochs``, then constant or a
-    cosine decay to 0 at the end of ``num_epochs`` (MXNet's
-    ``CosineScheduler`` counts updates from 1 the same way).
-    """
-    lr = r['lr']
-    warmup = r.get('warmup_epochs', 0) * batches_per_epoch
-    total = r['num_epochs'] * batches_per_epoch
-    if warmup and num_update < warmup:
-        return lr * num_update / warmup
-    if r.get('lr_schedule', 'constant') == 'cosine':
-        span = max(total - warmup, 1)
-        done = min(max(num_update - warmup, 0), span)
-        return lr * (1 + math.cos(math.pi * done / span)) / 2
-    return lr
 
 
 def make_optimizer(net, r, batches_per_epoch):
