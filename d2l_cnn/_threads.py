@@ -1,4 +1,4 @@
-"""Give MXNet's OpenMP kernels every physical core (must run before import).
+"""Give MXNet's OpenMP kernels every physical core, whatever the import order.
 
 MXNet 1.9.1 starts half as many OpenMP threads as there are cores; on a
 2-core machine that halves convolution throughput. Unless the user has
@@ -6,9 +6,33 @@ set ``OMP_NUM_THREADS`` we set it to the number of physical cores this
 process may use, and ``OMP_WAIT_POLICY`` to ``PASSIVE``: with spinning
 threads, a second busy process on the machine (a notebook kernel, a
 test run) made LeNet's training step 10 to 20 times slower here.
-Importing ``mxnet`` first makes this a no-op.
+
+Both variables are read when ``mxnet`` loads. When it was imported
+first (as the book's code and most notebooks do), ``set_engine_threads``
+reaches the threads that do the work instead: MXNet computes on its
+engine's worker thread, and OpenMP's thread count is a per-thread
+setting there (MXNet sets it to half the cores when the worker starts;
+``MXSetNumOMPThreads`` and ``omp_set_num_threads`` in the main thread
+do not reach it). So we push one operation to the engine whose only
+work is ``omp_set_num_threads(n)`` of the OpenMP runtime MXNet loaded,
+and wait for it. MKLDNN's convolutions, dense layers, pooling and batch
+normalization then use ``n`` threads; MXNet's own element-wise kernels
+keep the cap they read at import, and the wait policy stays MXNet's.
 """
+import ctypes
 import os
+import sys
+import warnings
+
+# MXNet's Context as the C API passes it (include/mxnet/base.h)
+_CPU = 1
+
+
+class _Context(ctypes.Structure):
+    _fields_ = [('dev_type', ctypes.c_int), ('dev_id', ctypes.c_int)]
+
+
+_SYNC_FUNC = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
 
 
 def physical_cores():
@@ -35,9 +59,68 @@ def physical_cores():
     return max(1, len(cores) or len(usable))
 
 
+def openmp_runtime():
+    """The OpenMP library MXNet loaded (libgomp, libiomp5 or libomp).
+
+    Looked up by the names MXNet's builds link against, among the
+    libraries already loaded: a vendored copy that another package
+    brought (scikit-learn's ``libgomp-<hash>.so``) has its own settings.
+    """
+    for name in ('libgomp.so.1', 'libiomp5.so', 'libomp.so.5', 'libomp.so'):
+        try:
+            return ctypes.CDLL(name, mode=os.RTLD_NOLOAD)
+        except (OSError, AttributeError):
+            continue
+    return None
+
+
+def set_engine_threads(num_threads, mx=None):
+    """Set OpenMP's thread count on MXNet's CPU worker thread.
+
+    For a process that imported ``mxnet`` before ``OMP_NUM_THREADS``
+    was set. Affects computations whose kernels are created afterwards
+    (MKLDNN keeps the thread count of the primitives it has built).
+    Returns the count the worker reports, or None if it cannot be set.
+    """
+    mx = mx or sys.modules.get('mxnet')
+    if mx is None:
+        return None
+    try:
+        omp = openmp_runtime()
+        if omp is None:
+            return None
+        seen = []
+
+        def set_threads(run_context, param):
+            omp.omp_set_num_threads(int(num_threads))
+            seen.append(omp.omp_get_max_threads())
+        func = _SYNC_FUNC(set_threads)
+        status = mx.base._LIB.MXEnginePushSync(
+            func, None, None, ctypes.byref(_Context(_CPU, 0)), None, 0,
+            None, 0, None, 0, None)
+        mx.nd.waitall()
+    except (AttributeError, OSError, TypeError, ValueError):
+        return None
+    return seen[0] if status == 0 and seen else None
+
+
 def set_default_threads():
-    """Set OMP_NUM_THREADS to the physical cores unless the user did."""
-    if 'OMP_NUM_THREADS' not in os.environ:
+    """Set OMP_NUM_THREADS to the physical cores unless the user did.
+
+    If ``mxnet`` is already loaded, also give its worker thread that
+    many threads (``set_engine_threads``); warn once, with the fix, if
+    that fails.
+    """
+    user_set = 'OMP_NUM_THREADS' in os.environ
+    if not user_set:
         os.environ['OMP_NUM_THREADS'] = str(physical_cores())
     os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
-    return int(os.environ['OMP_NUM_THREADS'])
+    num_threads = int(os.environ['OMP_NUM_THREADS'])
+    if not user_set and 'mxnet' in sys.modules and num_threads > 1:
+        if set_engine_threads(num_threads) != num_threads:
+            warnings.warn(
+                'mxnet was imported before d2l_cnn and runs on fewer '
+                'OpenMP threads than the %d physical cores; start Python '
+                'with OMP_NUM_THREADS=%d, or import d2l_cnn before mxnet'
+                % (num_threads, num_threads), RuntimeWarning, stacklevel=3)
+    return num_threads

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 import d2l_cnn
-from d2l_cnn import bench, summary
+from benchmarks import bench, common, torch_models
+from d2l_cnn import summary
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 HAS_TORCH = importlib.util.find_spec('torch') is not None
@@ -30,7 +31,7 @@ def test_quick_run_writes_ratios(tmp_path):
     """``--quick``: LeNet-BN at 28, sides a, b, c, one short run each."""
     path = tmp_path / 'results.json'
     proc = subprocess.run(
-        [sys.executable, '-m', 'd2l_cnn.bench', '--quick', '--sides',
+        [sys.executable, '-m', 'benchmarks.bench', '--quick', '--sides',
          'a,b,c', '--json', str(path)], cwd=str(ROOT), env=_env(),
         capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -68,10 +69,10 @@ def test_quick_run_writes_ratios(tmp_path):
 @pytest.mark.parametrize('name', bench.TORCH_MODELS)
 def test_torch_twins_have_the_same_parameters(name):
     import torch
-    size = d2l_cnn.get_recipe(name)['resize']
+    size = common.recipe(name)['resize']
     net = d2l_cnn.get_model(name)
     summary.shape_walk(net, (1, 1, size, size), file=io.StringIO())
-    twin = bench.torch_model(name)
+    twin = torch_models.torch_model(name)
     assert sum(p.numel() for p in twin.parameters()) == \
         summary.count_params(net)
     with torch.no_grad():
