@@ -392,3 +392,27 @@ def test_book_options_are_checked():
         d2l.book_options(step_size='book')
     assert d2l.book_options() == {'step_size': 'real', 'speed': False}
     assert book.last_history is d2l.last_history
+
+
+def test_epochs_done_stay_in_last_history_when_training_stops(
+        root, capsys):
+    from mxnet.gluon import loss as gloss
+    from d2l_cnn.errors import DivergenceError
+    train_b, test_b = batches(root, 128)
+    ce = gloss.SoftmaxCrossEntropyLoss()
+    calls = []
+
+    def loss(y_hat, y):  # NaN from the second epoch on
+        calls.append(1)
+        l = ce(y_hat, y)
+        return l * float('nan') if len(calls) > len(train_b) else l
+
+    net = lenet()
+    net.initialize(init=init.Xavier())
+    trainer = gluon.Trainer(net.collect_params(), 'sgd',
+                            {'learning_rate': 0.9})
+    with pytest.raises(DivergenceError, match='epoch 2, batch 1'):
+        d2l.train_ch5(net, train_b, test_b, 128, trainer, mx.cpu(), 3,
+                      loss=loss)
+    assert [r['epoch'] for r in d2l.last_history()] == [1]
+    assert len(capsys.readouterr().out.splitlines()) == 2
