@@ -362,9 +362,12 @@ def needed_setup(model, gpus):
     from .registry import get_recipe
     kind = 'book' if gpus else 'cpu'
     try:
-        return kind, dict(get_recipe(model, kind=kind))
+        recipe = get_recipe(model, kind=kind)
     except TypeError:  # a registry with the book's recipe only
-        return 'book', dict(get_recipe(model))
+        kind, recipe = 'book', get_recipe(model)
+    # a frozen Recipe record, or a plain dict
+    return kind, recipe.asdict() if hasattr(recipe, 'asdict') else \
+        dict(recipe)
 
 
 def smoke(model, ctx, resize, batch_size):
@@ -469,8 +472,9 @@ def main(argv=None):
                    help='the network of the smoke test (default: nin)')
     p.add_argument('--no-smoke', action='store_true',
                    help='skip the one-batch training step on each device')
-    p.add_argument('--debug', action='store_true',
-                   help='show tracebacks instead of one-line errors')
+    if '--debug' not in p._option_string_actions:  # newer parsers add it
+        p.add_argument('--debug', action='store_true',
+                       help='show tracebacks instead of one-line errors')
     args = p.parse_args(argv)
     try:
         from .registry import get_entry

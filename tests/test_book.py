@@ -147,7 +147,7 @@ def test_try_gpu_as_the_book(monkeypatch):
     ctx = d2l.try_gpu()
     assert ctx == d2lzh.try_gpu() == mx.cpu()  # this machine has no GPU
     assert d2l.try_all_gpus() == d2lzh.try_all_gpus() == [mx.cpu()]
-    monkeypatch.setattr(d2l_cnn.train, '_num_gpus', lambda: 2)
+    monkeypatch.setattr(mx.context, 'num_gpus', lambda: 2)
     assert d2l.try_gpu() == mx.gpu(0)
     assert d2l.try_all_gpus() == [mx.gpu(0), mx.gpu(1)]
 
