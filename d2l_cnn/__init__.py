@@ -4,6 +4,13 @@
 >>> net = d2l_cnn.get_model('nin')
 >>> d2l_cnn.get_recipe('nin')['lr']
 0.1
+
+``import d2l_cnn as d2l`` can stand in for the first edition's
+``import d2lzh as d2l`` in chapter 5: ``d2l.try_gpu()``,
+``d2l.load_data_fashion_mnist(batch_size, resize=224)``,
+``d2l.train_ch5(net, train_iter, test_iter, batch_size, trainer, ctx,
+num_epochs)``, ``d2l.corr2d(X, K)``, ``d2l.Residual`` ... (see
+``d2l_cnn.book`` for what differs).
 """
 from ._threads import set_default_threads
 
@@ -14,7 +21,16 @@ from .errors import D2LError, DataError, UsageError  # noqa: E402
 from .registry import (get_entry, get_model, get_recipe,  # noqa: E402
                        list_models, register_model)
 from . import models  # noqa: E402,F401  (registers the networks)
+from .book import (Residual, book_options, corr2d,  # noqa: E402
+                   evaluate_accuracy, get_fashion_mnist_labels,
+                   last_history, load_data_fashion_mnist, resnet18,
+                   train_ch5, try_all_gpus, try_gpu)
 
 __version__ = '0.1.0'
 __all__ = ['D2LError', 'DataError', 'UsageError', 'get_entry', 'get_model',
-           'get_recipe', 'list_models', 'register_model']
+           'get_recipe', 'list_models', 'register_model',
+           # the first edition's d2lzh names (d2l_cnn.book)
+           'Residual', 'book_options', 'corr2d', 'evaluate_accuracy',
+           'get_fashion_mnist_labels', 'last_history',
+           'load_data_fashion_mnist', 'resnet18', 'train_ch5',
+           'try_all_gpus', 'try_gpu']
