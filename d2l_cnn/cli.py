@@ -9,16 +9,15 @@ written by ``d2l_cnn.runs``; errors are one line (``d2l_cnn.errors``).
 """
 import argparse
 import math
-import os
 import sys
 import textwrap
 
-from . import checkpoint
 from .errors import DataError, OneLineParser, UsageError, run_command
 from .export import check_exportable, export_run
 from .launch import skip_exit_barrier
 from .registry import Recipe, get_recipe, list_models
-from .runs import (RECIPE_CHOICES, default_out, make_settings, train_run)
+from .runs import (RECIPE_CHOICES, default_out, last_saved,
+                   make_settings, train_run)
 
 KVSTORES = ('local', 'device', 'dist_sync', 'dist_device_sync')
 EMBEDDED = ('mnist5k', 'synthetic')  # data sets that need no download
@@ -194,7 +193,7 @@ def main(argv=None):
 
     def interrupted():
         out = args.out or default_out(args.model, True)
-        last = checkpoint.latest(out) if os.path.isdir(out) else None
+        last = last_saved(out)
         where = ('the last complete epoch is saved in %s' % last if last
                  else 'no epoch had finished, nothing to resume')
         cmd = ' '.join(['python -m d2l_cnn.train'] +

@@ -308,6 +308,11 @@ def prepare_out(out, resume):
                          % (out, ', '.join(held)))
 
 
+def last_saved(out):
+    """The newest complete checkpoint folder in ``out``, or None."""
+    return checkpoint.latest(out) if os.path.isdir(out) else None
+
+
 def is_finished(out):
     """Whether ``out`` holds a run that ran to its end."""
     try:

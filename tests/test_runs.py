@@ -226,6 +226,8 @@ def test_train_run_writes_a_folder_that_reads_back(tmp_path):
     info = runs.read_run(out)
     assert info['recipe']['kind'] == 'cpu' and info['command'] == ['test']
     assert info['final'] == history[-1]
+    assert runs.last_saved(out).endswith('epoch-0001')
+    assert runs.last_saved(str(tmp_path / 'none')) is None
     net, info = runs.load_run(out)
     assert net(nd.zeros((2, 1, 28, 28))).shape == (2, 10)
     with pytest.raises(UsageError, match='already holds a run'):
