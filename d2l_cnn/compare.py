@@ -61,7 +61,7 @@ def build_parser():
                    '(default: runs/compare)')
     p.add_argument('--train-args', default='',
                    help='more options for every training run, e.g. '
-                   '"--num-epochs 2 --batch-size 64"')
+                   '--train-args="--num-epochs 2 --batch-size 64"')
     p.add_argument('--debug', action='store_true',
                    help='show the full traceback of errors')
     return p
