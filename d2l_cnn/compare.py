@@ -177,10 +177,14 @@ def run_all(runs, args):
     for i, (name, seed) in enumerate(runs, 1):
         folder = os.path.join(args.out, '%s-seed%d' % (name, seed))
         head = '[%d/%d] %s seed %d' % (i, len(runs), name, seed)
-        if read_run(folder):
-            print('%s: finished, skipped' % head, file=sys.stderr)
-            continue
         argv = train_argv(name, seed, folder, args)
+        done = read_run(folder)
+        if done:
+            same = _options(done.get('command', [])[1:]) == _options(argv)
+            print('%s: finished, skipped%s' % (
+                head, '' if same else ' (it ran with other options; '
+                'use another --out to train it again)'), file=sys.stderr)
+            continue
         sys.stdout.flush()  # the training's lines so far come first
         print('%s%s ...' % (head, ', resuming' if '--resume' in argv
                             else ''), file=sys.stderr, flush=True)
@@ -191,6 +195,10 @@ def run_all(runs, args):
         if status != 0:
             failed.append((name, seed))
     return failed
+
+
+def _options(argv):
+    return [a for a in argv if a != '--resume']
 
 
 class Stop(Exception):

@@ -105,6 +105,20 @@ def test_rerun_skips_finished_runs(done, capsys):
     assert os.path.exists(os.path.join(done, 'compare.csv'))
 
 
+def test_finished_runs_with_other_options_are_kept_and_named(done,
+                                                             capsys):
+    stamp = os.path.getmtime(os.path.join(done, 'lenet-seed0', 'run.json'))
+    assert compare.main(['lenet', '--data', 'synthetic', '--seeds', '0',
+                         '--out', done, '--train-args',
+                         '--num-examples 256 --num-epochs 3']) == 0
+    out, err = capsys.readouterr()
+    assert 'training on' not in out
+    assert err == ('[1/1] lenet seed 0: finished, skipped (it ran with '
+                   'other options; use another --out to train it again)\n')
+    assert os.path.getmtime(os.path.join(done, 'lenet-seed0',
+                                         'run.json')) == stamp
+
+
 def test_interrupted_run_is_continued(tmp_path, capsys):
     out = str(tmp_path)
     folder = os.path.join(out, 'lenet-seed0')
