@@ -335,7 +335,7 @@ def _cell(stat, fmt, reached=None, n=None):
         return NOT_REACHED
     mean, low, high = stat
     text = fmt(mean)
-    if n > 1:
+    if (n if reached is None else reached) > 1:
         text += ' (%s-%s)' % (fmt(low), fmt(high))
     if reached is not None and reached < n:
         text += ', %d of %d seeds' % (reached, n)
@@ -400,7 +400,7 @@ def plot(rows, path, data_name):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
-    fig = Figure(figsize=(16, 7))
+    fig = Figure(figsize=(16, 7), layout='constrained')
     FigureCanvasAgg(fig)
     by_time, by_epoch = fig.subplots(1, 2, sharey=True)
     styles = ('-', '--', '-.', ':')
@@ -428,7 +428,8 @@ def plot(rows, path, data_name):
     by_time.set_xlim(left=0)
     by_epoch.xaxis.set_major_locator(MaxNLocator(integer=True))
     by_time.set_ylabel('test accuracy', fontsize=20)
-    by_epoch.legend(fontsize=16, loc='lower right')
+    fig.legend(*by_epoch.get_legend_handles_labels(),
+               loc='outside right center', fontsize=18, frameon=False)
     seeds = max(len(r['seeds']) for r in rows)
     fig.suptitle('%s: mean of %d seed%s, shaded from min to max'
                  % (data_name, seeds, '' if seeds == 1 else 's'),

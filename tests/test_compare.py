@@ -241,5 +241,7 @@ def test_time_to_target_and_spread():
     assert compare.spread([None, None]) is None
     assert compare._cell((2.0, 1.0, 3.0), compare._seconds, 2, 3) == \
         '2.0 (1.0-3.0), 2 of 3 seeds'
+    assert compare._cell((2.0, 2.0, 2.0), compare._seconds, 1, 3) == \
+        '2.0, 1 of 3 seeds'
     assert compare._cell(None, compare._seconds, 0, 3) == 'not reached'
     assert compare._cell((0.95, 0.95, 0.95), compare._acc, n=1) == '0.950'
