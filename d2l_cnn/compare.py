@@ -259,6 +259,8 @@ def summarise(runs):
         recipe = group[0]['recipe']
         params, flops = network_cost(name, group[0])
         row = dict(network=name, seeds=[r['seed'] for r in group],
+                   recipe=recipe.get('kind', ''),
+                   lr_schedule=recipe.get('lr_schedule', 'constant'),
                    resize=group[0]['resize'],
                    batch_size=recipe.get('batch_size'),
                    optimizer=recipe.get('optimizer'), lr=recipe.get('lr'),
@@ -290,8 +292,8 @@ def order_runs(runs, names):
 
 STATS = ('sec_per_epoch', 'best_acc', 'final_acc', 'sec_to_0.90',
          'sec_to_0.95')
-CSV_FIELDS = (['network', 'seeds', 'resize', 'batch_size', 'optimizer',
-               'lr', 'num_epochs', 'params', 'flops_per_example'] +
+CSV_FIELDS = (['network', 'seeds', 'recipe', 'resize', 'batch_size',
+               'optimizer', 'lr', 'num_epochs', 'params', 'flops_per_example'] +
               [s + suffix for s in STATS for suffix in ('', '_min', '_max')]
               + ['reached_0.90', 'reached_0.95'])
 NOT_REACHED = 'not reached'
@@ -380,9 +382,13 @@ def write_md(rows, path, command, recipe, data_name):
         '|---|---|---|--:|--:|--:|--:|--:|--:|--:|']
     for row in rows:
         n = len(row['seeds'])
-        how = '%s lr %g, batch %s, %dx%d, %d epochs' % (
-            row['optimizer'], row['lr'], row['batch_size'], row['resize'],
+        how = '%s lr %g%s, batch %s, %dx%d, %d epochs' % (
+            row['optimizer'], row['lr'],
+            '' if row['lr_schedule'] == 'constant' else ' ' +
+            row['lr_schedule'], row['batch_size'], row['resize'],
             row['resize'], row['num_epochs'])
+        if row['recipe']:
+            how = '%s: %s' % (row['recipe'], how)
         lines.append('| %s |' % ' | '.join([
             row['network'], ','.join(str(s) for s in row['seeds']), how,
             _human(row['params']), _human(row['flops']),
@@ -451,7 +457,11 @@ def write_all(args, argv):
         return None
     rows = summarise(runs)
     command = command_line(argv)
-    recipe = args.recipe or 'the training command\'s default (auto)'
+    kinds = sorted(set(r['recipe'] for r in rows) - {''})
+    recipe = (', '.join(kinds) or args.recipe or
+              'the training command\'s default')
+    if args.recipe == 'auto' or (kinds and not args.recipe):
+        recipe += ' (--recipe auto: the book\'s on a GPU, cpu on a CPU)'
     write_csv(rows, os.path.join(args.out, 'compare.csv'))
     write_md(rows, os.path.join(args.out, 'compare.md'), command, recipe,
              args.data)
