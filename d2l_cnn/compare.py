@@ -293,7 +293,8 @@ def order_runs(runs, names):
 STATS = ('sec_per_epoch', 'best_acc', 'final_acc', 'sec_to_0.90',
          'sec_to_0.95')
 CSV_FIELDS = (['network', 'seeds', 'recipe', 'resize', 'batch_size',
-               'optimizer', 'lr', 'num_epochs', 'params', 'flops_per_example'] +
+               'optimizer', 'lr', 'num_epochs', 'params',
+               'flops_per_example'] +
               [s + suffix for s in STATS for suffix in ('', '_min', '_max')]
               + ['reached_0.90', 'reached_0.95'])
 NOT_REACHED = 'not reached'
