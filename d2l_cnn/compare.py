@@ -383,11 +383,12 @@ def write_md(rows, path, command, recipe, data_name):
         '|---|---|---|--:|--:|--:|--:|--:|--:|--:|']
     for row in rows:
         n = len(row['seeds'])
-        how = '%s lr %g%s, batch %s, %dx%d, %d epochs' % (
+        how = '%s lr %g%s, batch %s, %dx%d, %d epoch%s' % (
             row['optimizer'], row['lr'],
             '' if row['lr_schedule'] == 'constant' else ' ' +
             row['lr_schedule'], row['batch_size'], row['resize'],
-            row['resize'], row['num_epochs'])
+            row['resize'], row['num_epochs'],
+            '' if row['num_epochs'] == 1 else 's')
         if row['recipe']:
             how = '%s: %s' % (row['recipe'], how)
         lines.append('| %s |' % ' | '.join([
