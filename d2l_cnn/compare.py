@@ -37,6 +37,7 @@ CHAPTER = ('lenet', 'alexnet', 'vgg', 'nin', 'googlenet', 'batchnorm',
 TARGETS = (0.90, 0.95)
 # Options that compare sets itself for each run.
 OWN_OPTIONS = ('--out', '--seed', '--resume', '--data', '--recipe')
+STATUS_INTERRUPTED = 130
 RUN_NAME = re.compile(r'^(?P<name>.+)-seed(?P<seed>\d+)$')
 
 
@@ -189,7 +190,7 @@ def run_all(runs, args):
         print('%s%s ...' % (head, ', resuming' if '--resume' in argv
                             else ''), file=sys.stderr, flush=True)
         status = train(argv)
-        if status == 2 or status == 130:
+        if status in (2, STATUS_INTERRUPTED):
             # a bad option fails every run alike; Ctrl-C stops them all
             raise Stop(status)
         if status != 0:
@@ -475,31 +476,34 @@ def main(argv=None):
     """Entry point: returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
-    try:
+
+    def body():
         runs = plan(args)
         try:
             failed = run_all(runs, args)
-        finally:
-            rows = write_all(args, argv)
-        if rows:
-            print('wrote %s (%d networks)' % (
-                ', '.join(os.path.join(args.out, 'compare.' + ext)
-                          for ext in ('png', 'csv', 'md')), len(rows)))
+        except Stop as e:
+            # the training command has said why; keep what is finished
+            write_all(args, argv)
+            if e.status == STATUS_INTERRUPTED:
+                print('to continue every run: %s' % command_line(argv),
+                      file=sys.stderr)
+            return e.status
+        if write_all(args, argv):
+            print('wrote %s' % ', '.join(
+                os.path.join(args.out, 'compare.' + ext)
+                for ext in ('png', 'csv', 'md')))
         if failed:
             raise D2LError('%d of %d runs failed (%s; their errors are '
                            'above); rerun the same command to retry them'
                            % (len(failed), len(runs), ', '.join(
                                '%s seed %d' % f for f in failed)))
-        return 0
-    except Stop as e:
-        if e.status == 130:
-            print('to continue every run: %s' % command_line(argv),
-                  file=sys.stderr)
-        return e.status
+
+    try:
+        return body() or 0
     except KeyboardInterrupt:
         print('error: interrupted; continue with: %s' % command_line(argv),
               file=sys.stderr)
-        return 130
+        return STATUS_INTERRUPTED
     except D2LError as e:
         if args.debug:
             traceback.print_exc()
