@@ -13,6 +13,7 @@ import shutil
 import tempfile
 
 from .errors import D2LError, UsageError
+from .train import net_ctx
 
 FOLDER = 'checkpoints'
 _NAME = re.compile(r'^epoch-(\d{4,})$')
@@ -134,7 +135,7 @@ def load(folder, net, trainer, expect):
                 'has %s=%r' % (folder, key, meta.get(key), key, value))
     try:
         net.load_parameters(os.path.join(folder, 'model.params'),
-                            ctx=_contexts(net))
+                            ctx=net_ctx(net))
         states = os.path.join(folder, 'trainer.states')
         if trainer is not None and os.path.exists(states):
             trainer.load_states(states)
@@ -142,9 +143,3 @@ def load(folder, net, trainer, expect):
         raise D2LError('checkpoint %s does not fit this network (%s)'
                        % (folder, str(e).strip().splitlines()[0]))
     return meta
-
-
-def _contexts(net):
-    for param in net.collect_params().values():
-        return param.list_ctx()
-    return None

@@ -32,17 +32,18 @@ same way; what their ``hybrid_forward`` adds itself (``F.concat``, the
 shortcut's addition and ReLU) is read from the block's symbolic graph.
 ``python -m d2l_cnn.cost alexnet --resize 224 --leaves`` prints a table.
 """
-import argparse
 import json
 import sys
 import warnings
 
 import mxnet as mx
-from mxnet import init, nd
+from mxnet import nd
 from mxnet.gluon import nn
 
-from .errors import D2LError, UsageError
-from .summary import count_params
+from . import data
+from .errors import D2LError, OneLineParser, UsageError, run_command
+from .registry import get_model, get_recipe, list_models
+from .summary import count_params, initialize_if_needed
 
 BYTES = 4  # fp32
 
@@ -212,13 +213,6 @@ def _first_input(inputs):
     return None
 
 
-def _initialize(net, X):
-    """Xavier-initialise what is not yet initialised; one forward pass."""
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore')  # already initialised: left as is
-        net.initialize(init.Xavier(), ctx=X.context, force_reinit=False)
-
-
 def _leaf_records(net, X):
     """Run ``net(X)`` with hooks; per-layer rows tagged with their owner.
 
@@ -299,7 +293,7 @@ def cost_table(net, shape, ctx=None):
                          'positive sizes, got %r' % (shape,))
     ctx = ctx or mx.cpu()
     X = nd.random.uniform(shape=shape, ctx=ctx)
-    _initialize(net, X)
+    initialize_if_needed(net, X.context)
     try:
         records, order = _leaf_records(net, X)
     except (mx.base.MXNetError, ValueError) as e:
@@ -410,34 +404,34 @@ def print_cost_table(net, shape, leaves=False, file=None, ctx=None):
     return table
 
 
-def main(argv=None):
-    """``python -m d2l_cnn.cost MODEL [--resize N] [--leaves]``."""
-    from . import get_model, get_recipe, list_models
-    parser = argparse.ArgumentParser(
+def build_parser():
+    p = OneLineParser(
         prog='python -m d2l_cnn.cost',
         description='Per-layer FLOPs, parameters and memory of a network.')
-    parser.add_argument('model', help='one of: ' + ', '.join(list_models()))
-    parser.add_argument('--resize', type=int, default=None,
-                        help="input height and width (the recipe's)")
-    parser.add_argument('--channels', type=int, default=None,
-                        help='input channels (1; 3 for CIFAR-10 networks)')
-    parser.add_argument('--batch-size', type=int, default=1)
-    parser.add_argument('--num-classes', type=int, default=10)
-    parser.add_argument('--leaves', action='store_true',
-                        help='show the layers inside each row')
-    args = parser.parse_args(argv)
-    try:
+    p.add_argument('model', help='one of: ' + ', '.join(list_models()))
+    p.add_argument('--resize', type=int, default=None,
+                   help="input height and width (the book recipe's)")
+    p.add_argument('--channels', type=int, default=None,
+                   help="input channels (the book recipe's data set's)")
+    p.add_argument('--batch-size', type=int, default=1)
+    p.add_argument('--num-classes', type=int, default=10)
+    p.add_argument('--leaves', action='store_true',
+                   help='show the layers inside each row')
+    return p
+
+
+def main(argv=None):
+    """``python -m d2l_cnn.cost MODEL [--resize N] [--leaves]``."""
+    args = build_parser().parse_args(argv)
+
+    def body():
         recipe = get_recipe(args.model)
-        size = args.resize or recipe['resize']
-        channels = args.channels or (3 if recipe['data'] == 'cifar10'
-                                     else 1)
+        size = args.resize or recipe.resize
+        channels = args.channels or data.dataset_info(recipe.data).shape[0]
         net = get_model(args.model, num_classes=args.num_classes)
         print_cost_table(net, (args.batch_size, channels, size, size),
                          leaves=args.leaves)
-    except D2LError as e:
-        print('error: %s' % e, file=sys.stderr)
-        return e.exit_code
-    return 0
+    return run_command(body, args.debug)
 
 
 if __name__ == '__main__':

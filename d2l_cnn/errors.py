@@ -1,10 +1,22 @@
-"""Errors that the command line turns into one clear line of text.
+"""One way for every command to fail: one clear line of text.
 
 Everything the user can fix (a bad option, missing data, a checkpoint of
-another network) raises a subclass of ``D2LError``; the CLI prints its
-message, without a traceback, and exits with ``exit_code``.
+another network) raises a subclass of ``D2LError``. Every command's
+``main`` parses its arguments with ``OneLineParser`` (which adds
+``--debug``) and runs its work through ``run_command``, which prints
+``error: ...`` without a traceback (``--debug`` shows it) and returns
+the exit status: the error's ``exit_code`` (2 for bad arguments, 1 for
+failures at run time), 1 for MXNet, file and memory errors, 130 after
+Ctrl-C or SIGTERM.
 """
 import argparse
+import signal
+import sys
+import traceback
+
+from mxnet.base import MXNetError
+
+STATUS_INTERRUPTED = 130
 
 
 class D2LError(Exception):
@@ -28,7 +40,70 @@ class DivergenceError(D2LError):
 
 
 class OneLineParser(argparse.ArgumentParser):
-    """argparse whose errors are one line, ``error: ...``, exit status 2."""
+    """argparse whose errors are one line, ``error: ...``, exit status 2.
+
+    Every command gets ``--debug`` (show the traceback of errors).
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.add_argument('--debug', action='store_true',
+                          help='show the full traceback of errors')
 
     def error(self, message):
         self.exit(2, 'error: %s (see --help)\n' % message)
+
+
+def mxnet_summary(error):
+    """The gist of an MXNet error in one line: its failed check or error
+    line (else its first line), without the lists MXNet appends."""
+    lines = [s.strip() for s in str(error).splitlines() if s.strip()]
+    found = [s for s in lines if 'Check failed' in s or 'Error' in s]
+    text = (found or lines or [type(error).__name__])[0]
+    for cut in (', which contains', '. Set '):
+        text = text.split(cut, 1)[0]
+    return text[-300:]
+
+
+def _terminate(signum, frame):
+    raise KeyboardInterrupt
+
+
+def run_command(body, debug=False, interrupted=None):
+    """Run ``body()`` as a command's main; returns the exit status.
+
+    ``body``'s return value is the status (None means 0). SIGTERM is
+    turned into ``KeyboardInterrupt`` while it runs; ``interrupted()``
+    (if given) says what was kept and how to continue. Errors become
+    one line on stderr, after the traceback when ``debug``.
+    """
+    try:
+        previous = signal.signal(signal.SIGTERM, _terminate)
+    except ValueError:  # not the main thread: leave signals alone
+        previous = None
+    try:
+        status = body()
+        return 0 if status is None else status
+    except D2LError as e:
+        return _fail(debug, str(e), e.exit_code)
+    except KeyboardInterrupt:
+        message = interrupted() if interrupted else 'interrupted'
+        return _fail(debug, message, STATUS_INTERRUPTED)
+    except MXNetError as e:
+        return _fail(debug, 'MXNet failed: %s' % mxnet_summary(e), 1)
+    except OSError as e:
+        return _fail(debug, 'cannot read or write %s (%s)'
+                     % (e.filename or 'a file', e.strerror or e), 1)
+    except MemoryError:
+        return _fail(debug, 'out of memory: try a smaller --batch-size '
+                     'or --resize', 1)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _fail(debug, message, status):
+    if debug:
+        traceback.print_exc()
+    print('error: %s' % message, file=sys.stderr)
+    return status

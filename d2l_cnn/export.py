@@ -13,8 +13,9 @@ free). ONNX export needs ``onnx<1.16`` (``pip install d2l_cnn[onnx]``).
 Every hybrid network of the registry exports to ONNX and onnxruntime
 reproduces MXNet's outputs (inference mode) to about 2e-6 relative, at
 the smallest input size and at the book's resize (measured with
-onnx 1.14.1 and onnxruntime 1.32). ``ONNX_UNSUPPORTED`` lists the
-networks that cannot be expressed, with the reason.
+onnx 1.14.1 and onnxruntime 1.32). A network registered with
+``hybrid=False`` (``batchnorm_scratch``) has no symbolic graph and
+cannot be exported; ``check_exportable`` says so before training.
 
 From the command line, for a directory written by ``d2l_cnn.train``::
 
@@ -29,28 +30,16 @@ import mxnet as mx
 import numpy as np
 from mxnet import gluon, nd
 
-from .errors import D2LError, OneLineParser, UsageError
+from .errors import D2LError, OneLineParser, UsageError, run_command
+from .registry import get_entry
+from .runs import load_run
+from .train import net_ctx
 
-# Networks ONNX (and the symbol format) cannot express, with the reason.
-# All other registered networks were exported and compared with
-# onnxruntime (tests/test_export.py does it for each of them).
-ONNX_UNSUPPORTED = {
-    'batchnorm_scratch':
-        'not hybrid: its from-scratch BatchNorm updates the moving mean '
-        'and variance in Python code during training, which cannot be '
-        'one symbolic graph; export "batchnorm" (the same LeNet with '
-        'nn.BatchNorm) instead',
-}
-
-NOT_HYBRID = ('this network is not a HybridBlock, so it has no symbolic '
-              'graph to export (e.g. batchnorm_scratch: its from-scratch '
+# The one message for a network that has no symbolic graph.
+NOT_HYBRID = ('{name} cannot be exported: it is not a HybridBlock, so it '
+              'has no symbolic graph (batchnorm_scratch: its from-scratch '
               'BatchNorm updates the moving averages in Python code); '
               'export "batchnorm", the same network with nn.BatchNorm')
-
-
-def onnx_supported(name):
-    """Whether the registered network ``name`` can be exported to ONNX."""
-    return name not in ONNX_UNSUPPORTED
 
 
 def check_exportable(name):
@@ -59,9 +48,8 @@ def check_exportable(name):
     For a command line that should refuse ``--export`` before training
     rather than after it.
     """
-    if name in ONNX_UNSUPPORTED:
-        raise UsageError('%s cannot be exported: %s'
-                         % (name, ONNX_UNSUPPORTED[name]))
+    if not get_entry(name).hybrid:
+        raise UsageError(NOT_HYBRID.format(name=name))
 
 
 def _check_shape(input_shape):
@@ -74,21 +62,12 @@ def _check_shape(input_shape):
     return tuple(int(d) for d in shape)
 
 
-def _default_ctx(net):
-    for param in net.collect_params().values():
-        try:
-            return param.list_ctx()[0]
-        except RuntimeError:  # not initialised: the forward pass says so
-            break
-    return mx.cpu()
-
-
 def _traced(net, input_shape, ctx=None):
     """Hybridize ``net`` and run it once (inference mode) on zeros."""
     if not isinstance(net, gluon.HybridBlock):
-        raise UsageError(NOT_HYBRID)
+        raise UsageError(NOT_HYBRID.format(name='this network'))
     shape = _check_shape(input_shape)
-    ctx = ctx or _default_ctx(net)
+    ctx = ctx or (net_ctx(net) or [mx.cpu()])[0]
     net.hybridize()
     X = nd.zeros(shape, ctx=ctx)
     try:
@@ -195,38 +174,47 @@ def run_onnx(path, X):
     return session.run(None, {name: np.asarray(X, dtype=np.float32)})[0]
 
 
-def main(argv=None):
-    """``python -m d2l_cnn.export --out RUN_DIR [--onnx]``."""
-    from .predict import load_run
-    parser = OneLineParser(
+def export_run(run_dir, prefix='model', symbol=True, onnx=False):
+    """Export the network of a training run into ``run_dir``.
+
+    Writes ``PREFIX-symbol.json`` and ``PREFIX-0000.params`` (with
+    ``symbol``) and ``PREFIX.onnx`` (with ``onnx``) for the run's input
+    size; returns the paths written.
+    """
+    net, info = load_run(run_dir)
+    check_exportable(info['model'])
+    shape = (1, info['in_channels'], info['resize'], info['resize'])
+    prefix = os.path.join(run_dir, prefix)
+    paths = list(export_symbol(net, prefix, shape)) if symbol else []
+    if onnx:
+        paths.append(export_onnx(net, prefix + '.onnx', shape))
+    return paths
+
+
+def build_parser():
+    p = OneLineParser(
         prog='python -m d2l_cnn.export',
         description='Export the network of a training run (written by '
                     'python -m d2l_cnn.train --out RUN_DIR) as MXNet '
                     'symbol files and, with --onnx, as ONNX.')
-    parser.add_argument('--out', required=True, metavar='RUN_DIR',
-                        help='folder with run.json and model.params')
-    parser.add_argument('--prefix', default='model',
-                        help='file name prefix inside RUN_DIR '
-                             '(default: model)')
-    parser.add_argument('--onnx', action='store_true',
-                        help='also write PREFIX.onnx (needs onnx<1.16)')
-    parser.add_argument('--debug', action='store_true',
-                        help='show tracebacks')
-    args = parser.parse_args(argv)
-    try:
-        net, info = load_run(args.out)
-        shape = (1, info['in_channels'], info['resize'], info['resize'])
-        prefix = os.path.join(args.out, args.prefix)
-        for path in export_symbol(net, prefix, shape):
+    p.add_argument('--out', required=True, metavar='RUN_DIR',
+                   help='folder with run.json and model.params')
+    p.add_argument('--prefix', default='model',
+                   help='file name prefix inside RUN_DIR (default: model)')
+    p.add_argument('--onnx', action='store_true',
+                   help='also write PREFIX.onnx (needs onnx<1.16)')
+    return p
+
+
+def main(argv=None):
+    """``python -m d2l_cnn.export --out RUN_DIR [--onnx]``: exit status."""
+    args = build_parser().parse_args(argv)
+
+    def body():
+        for path in export_run(args.out, args.prefix,
+                               onnx=args.onnx):
             print(path)
-        if args.onnx:
-            print(export_onnx(net, prefix + '.onnx', shape))
-    except D2LError as e:
-        if args.debug:
-            raise
-        print('error: %s' % e, file=sys.stderr)
-        return e.exit_code
-    return 0
+    return run_command(body, args.debug)
 
 
 if __name__ == '__main__':

@@ -68,6 +68,7 @@ Environment variables ``PYTHONPATH``, ``OMP_NUM_THREADS``, ``MXNET_*``,
 NAME=VALUE`` adds more).
 """
 import argparse
+import ctypes
 import os
 import shlex
 import signal
@@ -77,7 +78,9 @@ import sys
 import threading
 import time
 
-from .errors import OneLineParser, UsageError
+from mxnet.base import _LIB, check_call
+
+from .errors import OneLineParser, UsageError, run_command
 
 LOOPBACK = '127.0.0.1'
 SERVER_CODE = 'import mxnet'  # the server loop runs on import
@@ -144,8 +147,6 @@ def skip_exit_barrier(kv):
     exiting. Call this before leaving with an error, so the launcher
     sees the status and stops the rest. A no-op for other kvstores.
     """
-    import ctypes
-    from mxnet.base import _LIB, check_call
     if 'dist' in getattr(kv, 'type', ''):
         check_call(_LIB.MXKVStoreSetBarrierBeforeExit(kv.handle,
                                                       ctypes.c_int(0)))
@@ -444,8 +445,8 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     command = args.command[1:] if args.command[:1] == ['--'] \
         else args.command
-    previous = signal.signal(signal.SIGTERM, _interrupt)
-    try:
+
+    def body():
         extra = {}
         for item in args.env:
             key, sep, value = item.partition('=')
@@ -457,15 +458,7 @@ def main(argv=None):
         return launch(command, args.num_workers, args.num_servers,
                       args.hostfile, args.port, args.timeout, args.grace,
                       args.python, args.ssh, args.workdir, extra)
-    except UsageError as e:
-        print('error: %s' % e, file=sys.stderr)
-        return e.exit_code
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt
+    return run_command(body, args.debug)
 
 
 if __name__ == '__main__':

@@ -18,18 +18,21 @@ predictions, the labels and the confusion matrix.
 """
 import collections
 import functools
-import json
 import math
 import os
 import sys
 import warnings
 
-import mxnet as mx
 import numpy as np
+from matplotlib import font_manager, ft2font
+from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
 
 from . import data
-from .errors import D2LError, DataError, OneLineParser, UsageError
-from .registry import get_entry, get_model
+from .errors import D2LError, OneLineParser, UsageError, run_command
+from .registry import get_entry
+from .runs import load_run
+from .train import parse_ctx
 
 Result = collections.namedtuple(
     'Result', 'predictions labels confusion accuracy png note')
@@ -49,90 +52,6 @@ _CJK_HINTS = ('cjk', 'hei', 'song', 'ming', 'kai', 'wenquanyi', 'wqy',
 
 NO_CJK_NOTE = ('no font with Chinese characters found: labels in English '
                'only (install one, e.g. fonts-noto-cjk, or pass --font)')
-
-
-# ------------------------------------------------------------ the run
-
-def _read_json(path):
-    try:
-        with open(path, encoding='utf-8') as f:
-            info = json.load(f)
-    except FileNotFoundError:
-        raise DataError('%s is missing: is %s the --out folder of a '
-                        'training run?' % (path, os.path.dirname(path))
-                        ) from None
-    except (OSError, ValueError) as e:
-        raise DataError('cannot read %s: %s' % (path, e)) from None
-    if not isinstance(info, dict) or 'model' not in info:
-        raise DataError('%s does not describe a training run (no "model")'
-                        % path)
-    return info
-
-
-def read_run(run_dir):
-    """The ``run.json`` of ``run_dir`` as a dict, with defaults filled in.
-
-    Keys used: model, num_classes, in_channels, data, resize.
-    """
-    if not os.path.isdir(run_dir):
-        raise UsageError('run folder %s does not exist' % run_dir)
-    info = _read_json(os.path.join(run_dir, 'run.json'))
-    try:
-        recipe = get_entry(info['model']).recipe
-    except UsageError as e:
-        raise DataError('run.json: %s' % e) from None
-    info.setdefault('data', recipe['data'])
-    info.setdefault('resize', recipe['resize'])
-    try:
-        shape = data.dataset_info(info['data']).shape
-    except UsageError as e:
-        raise DataError('run.json: %s' % e) from None
-    info.setdefault('in_channels', shape[0])
-    info.setdefault('num_classes',
-                    data.dataset_info(info['data']).num_classes)
-    if info['resize'] is None:
-        info['resize'] = shape[1]
-    return info
-
-
-def load_run(run_dir, ctx=None):
-    """``(net, info)``: the trained network of ``run_dir`` and its run.json.
-
-    Raises ``DataError`` when ``model.params`` is missing or holds the
-    parameters of another network.
-    """
-    info = read_run(run_dir)
-    ctx = ctx or mx.cpu()
-    path = os.path.join(run_dir, 'model.params')
-    if not os.path.isfile(path):
-        raise DataError('%s is missing: the run has not finished (or '
-                        'resume it with --resume)' % path)
-    net = get_model(info['model'], num_classes=info['num_classes'])
-    X = mx.nd.zeros((1, info['in_channels'], info['resize'],
-                     info['resize']), ctx=ctx)
-    try:
-        net.load_parameters(path, ctx=ctx)
-        # (1, num_classes): catches shapes that loading leaves unchecked
-        y_hat = net(X)
-        if y_hat.shape != (1, info['num_classes']):
-            raise ValueError('output shape %s' % (y_hat.shape,))
-    except (AssertionError, ValueError, RuntimeError, mx.base.MXNetError,
-            KeyError) as e:
-        raise DataError('%s does not hold the parameters of %s '
-                        '(num_classes=%d, in_channels=%d): %s'
-                        % (path, info['model'], info['num_classes'],
-                           info['in_channels'], _first_sentence(e))
-                        ) from None
-    return net, info
-
-
-def _first_sentence(error):
-    """The gist of an MXNet error: its first line, before any list."""
-    lines = [s.strip() for s in str(error).splitlines() if s.strip()]
-    text = lines[0] if lines else type(error).__name__
-    for cut in (', which contains', '. Set '):
-        text = text.split(cut, 1)[0]
-    return text[:200]
 
 
 # -------------------------------------------------------- predictions
@@ -175,7 +94,6 @@ def format_confusion(confusion, text_labels):
 # ------------------------------------------------------------ picture
 
 def _covers(path, text):
-    from matplotlib import ft2font
     try:
         font = ft2font.FT2Font(path)
     except (OSError, RuntimeError, ValueError):
@@ -191,7 +109,6 @@ def find_cjk_font(text='T恤裤子套衫连衣裙外套凉鞋衬衫运动鞋包�
     Families whose names suggest Chinese are tried first, then all the
     others; returns None when there is none.
     """
-    from matplotlib import font_manager
     fonts = font_manager.fontManager.ttflist
     hinted = [f for f in fonts
               if any(h in f.name.lower() for h in _CJK_HINTS)]
@@ -221,8 +138,6 @@ def show_predictions(images, true, pred, text_labels, text_labels_zh=None,
     red. Chinese labels are shown beside the English ones when ``font``
     (a font file with Chinese glyphs) is given.
     """
-    from matplotlib.figure import Figure
-    from matplotlib.font_manager import FontProperties
     n = len(images)
     ncols = max(1, min(ncols, n))
     nrows = max(1, math.ceil(n / ncols))
@@ -250,15 +165,6 @@ def show_predictions(images, true, pred, text_labels, text_labels_zh=None,
 
 # ------------------------------------------------------------ predict
 
-def _ctx(text):
-    if isinstance(text, mx.Context):
-        return text
-    kind, _, index = (text or 'cpu').partition(':')
-    if kind not in ('cpu', 'gpu') or (index and not index.isdigit()):
-        raise UsageError("--ctx must be cpu, gpu or gpu:N, not %r" % text)
-    return mx.Context(kind, int(index or 0))
-
-
 def predict(run_dir, data_name=None, root=None, num=18, png=None,
             ctx=None, batch_size=256, font=None, lang='both',
             verbose=True):
@@ -271,7 +177,7 @@ def predict(run_dir, data_name=None, root=None, num=18, png=None,
     ``lang`` is 'both' or 'en'. Prints the confusion matrix and accuracy
     when ``verbose``. Returns a ``Result``.
     """
-    ctx = _ctx(ctx)
+    ctx = parse_ctx(ctx or 'cpu')[0]
     if num < 0:
         raise UsageError('num must be >= 0, not %d' % num)
     if lang not in ('both', 'en'):
@@ -348,39 +254,27 @@ def build_parser():
                    help='test images to draw (default 18, 0 for none)')
     p.add_argument('--png', default=None,
                    help='picture path (default RUN_DIR/predictions.png)')
-    p.add_argument('--ctx', default='cpu', help='cpu, gpu or gpu:N')
+    p.add_argument('--ctx', default='cpu',
+                   help='cpu, gpu or gpu:N (default: cpu)')
     p.add_argument('--batch-size', type=int, default=256)
     p.add_argument('--font', default=None,
                    help='font file with Chinese characters for the labels')
     p.add_argument('--lang', choices=('both', 'en'), default='both',
                    help='labels in Chinese and English, or English only')
-    p.add_argument('--debug', action='store_true', help='show tracebacks')
     return p
 
 
 def main(argv=None):
     """Entry point: returns the exit status (2 usage, 1 runtime errors)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
+    args = build_parser().parse_args(argv)
+
+    def body():
         if args.batch_size < 1:
             raise UsageError('--batch-size must be positive')
         predict(args.out, data_name=args.data, root=args.root,
                 num=args.num, png=args.png, ctx=args.ctx,
                 batch_size=args.batch_size, font=args.font, lang=args.lang)
-    except D2LError as e:
-        if args.debug:
-            raise
-        print('error: %s' % e, file=sys.stderr)
-        return e.exit_code
-    except mx.base.MXNetError as e:
-        if args.debug:
-            raise
-        lines = [s for s in str(e).splitlines() if s.strip()]
-        print('error: MXNet failed: %s' % (lines[0] if lines else e),
-              file=sys.stderr)
-        return 1
-    return 0
+    return run_command(body, args.debug)
 
 
 if __name__ == '__main__':

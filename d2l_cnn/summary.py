@@ -33,12 +33,17 @@ def count_params(block, trainable=True):
     return total
 
 
-def _initialized(net, X):
-    """Initialise ``net`` if needed (Xavier) and run it once on ``X``."""
+def initialize_if_needed(net, ctx=None):
+    """Xavier-initialise the parameters of ``net`` not yet initialised."""
     with warnings.catch_warnings():
         # parameters initialised before are left as they are, silently
         warnings.simplefilter('ignore')
-        net.initialize(init.Xavier(), force_reinit=False)
+        net.initialize(init.Xavier(), ctx=ctx, force_reinit=False)
+
+
+def initialized(net, X):
+    """Initialise ``net`` if needed on ``X``'s device; run it on ``X``."""
+    initialize_if_needed(net, X.context)
     return net(X)
 
 
@@ -52,7 +57,7 @@ def shape_walk(net, shape, ctx=None, file=None):
     """
     ctx = ctx or mx.cpu()
     X = nd.random.uniform(shape=shape, ctx=ctx)
-    _initialized(net, X)
+    initialized(net, X)
     rows = []
     for layer in net:
         X = layer(X)
@@ -105,7 +110,7 @@ def _accepts_forward(net, size, in_channels=1):
     X = nd.zeros((1, in_channels, size, size))
     try:
         with contextlib.redirect_stdout(io.StringIO()):
-            out = _initialized(net, X)
+            out = initialized(net, X)
             out.wait_to_read()
     except SHAPE_ERRORS:
         return False

@@ -7,20 +7,29 @@ smaller) and reads the loss and accuracy from the device once per epoch
 instead of once per batch. ``ctx`` may be a list of devices (data
 parallel, one gradient step per batch).
 
-The command line trains any registered network with the book's recipe::
+Next to ``try_gpu`` live the other pieces every training loop of the
+package shares: ``parse_ctx`` (the ``--ctx`` grammar), ``seed_everything``,
+``make_trainer`` and ``make_initializer`` (a registry recipe -> Gluon
+objects).
 
-    python -m d2l_cnn.train nin                    # Fashion-MNIST, GPU
+The command line trains any registered network (``d2l_cnn.cli``)::
+
+    python -m d2l_cnn.train nin                    # cpu recipe on a CPU
     python -m d2l_cnn.train batchnorm --data mnist5k --out runs/bn
 """
 import collections
 import contextlib
 import math
+import random
 import sys
 import time
 
 import mxnet as mx
+import numpy as np
 from mxnet import autograd, gluon, nd
+from mxnet.contrib import amp as mx_amp
 from mxnet.gluon import loss as gloss
+from tqdm import tqdm
 
 from .errors import DivergenceError, UsageError
 
@@ -32,20 +41,136 @@ MAX_BATCHES_IN_FLIGHT = 2
 
 def try_gpu():
     """``mx.gpu()`` if MXNet sees a GPU, otherwise ``mx.cpu()``."""
-    return mx.gpu() if _num_gpus() > 0 else mx.cpu()
+    return mx.gpu() if num_gpus() > 0 else mx.cpu()
 
 
 def try_all_gpus():
     """Every GPU MXNet sees, or ``[mx.cpu()]`` when there is none."""
-    n = _num_gpus()
+    n = num_gpus()
     return [mx.gpu(i) for i in range(n)] if n else [mx.cpu()]
 
 
-def _num_gpus():
+def num_gpus():
+    """How many GPUs MXNet sees (0 for a CPU-only build or no driver)."""
     try:
         return mx.context.num_gpus()
-    except mx.base.MXNetError:  # a CPU-only build, or no driver
+    except mx.base.MXNetError:
         return 0
+
+
+def parse_ctx(text):
+    """``cpu``, ``gpu``, ``gpu:1``, ``gpu:0,1``, ``cpu:0,1`` -> contexts.
+
+    ``None`` means ``[try_gpu()]``; a context (or a list of them) is
+    returned as a list. Raises ``UsageError`` for anything else, and for
+    GPUs this machine does not have.
+    """
+    if text is None:
+        return [try_gpu()]
+    if isinstance(text, mx.Context):
+        return [text]
+    if isinstance(text, (list, tuple)):
+        return list(text)
+    kind, _, ids = text.strip().lower().partition(':')
+    if kind not in ('cpu', 'gpu'):
+        raise UsageError('--ctx %r: use cpu, gpu, gpu:0,1 or cpu:0,1'
+                         % text)
+    try:
+        ids = [int(i) for i in ids.split(',')] if ids else [0]
+    except ValueError:
+        raise UsageError('--ctx %r: device numbers must be whole numbers'
+                         % text) from None
+    if len(set(ids)) != len(ids) or min(ids) < 0:
+        raise UsageError('--ctx %r: device numbers must be distinct and '
+                         '0 or more' % text)
+    if kind == 'cpu':
+        return [mx.cpu(i) for i in ids]
+    n = num_gpus()
+    if n == 0:
+        raise UsageError('--ctx %s: MXNet sees no GPU on this machine '
+                         '(a CPU-only mxnet or no CUDA driver); use '
+                         '--ctx cpu' % text)
+    if max(ids) >= n:
+        raise UsageError('--ctx %s: this machine has %d GPU(s), numbered '
+                         '0 to %d' % (text, n, n - 1))
+    return [mx.gpu(i) for i in ids]
+
+
+def net_ctx(net):
+    """The contexts holding ``net``'s parameters, or None if not set up."""
+    for param in net.collect_params().values():
+        try:
+            return param.list_ctx()
+        except RuntimeError:  # not initialised yet
+            return None
+    return None
+
+
+def seed_everything(seed):
+    """One seed for MXNet, numpy and Python: a CPU run repeats exactly."""
+    mx.random.seed(seed)
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+def make_initializer(recipe):
+    """The MXNet initializer named by ``recipe.init`` ('xavier', ...)."""
+    try:
+        return mx.init.create(recipe.init)
+    except (AssertionError, ValueError, TypeError):
+        raise UsageError('init %r is not an MXNet initializer (e.g. '
+                         'xavier, msraprelu, normal)' % recipe.init) from None
+
+
+def make_trainer(net, recipe, batches_per_epoch, kvstore=None,
+                 lr_steps=(), lr_factor=0.1):
+    """A ``gluon.Trainer`` for ``net`` as ``recipe`` says.
+
+    ``recipe.optimizer`` is 'sgd' (the book), 'momentum' (SGD with
+    momentum 0.9) or 'adam', with ``recipe.lr`` and ``recipe.wd``;
+    ``recipe.lr_schedule`` 'cosine' decays the lr to 0 over the run
+    (``mx.lr_scheduler.CosineScheduler``), after ``recipe.warmup_epochs``
+    of linear warm-up from 0 (which also works with 'constant').
+    ``lr_steps`` (epochs) multiply a constant lr by ``lr_factor`` at
+    each step. ``kvstore`` (a name or a KVStore) combines gradients.
+    """
+    steps = max(1, batches_per_epoch)
+    total = steps * recipe.num_epochs
+    warmup = int(round(recipe.warmup_epochs * steps))
+    lr = recipe.lr
+    params = {'learning_rate': lr}
+    if recipe.wd:
+        params['wd'] = recipe.wd
+    ramp = dict(warmup_steps=warmup, warmup_begin_lr=0.0) if warmup else {}
+    if recipe.lr_schedule == 'cosine':
+        if lr_steps:
+            raise UsageError('--lr-steps is a step schedule: use it with '
+                             '--lr-schedule constant')
+        params['lr_scheduler'] = mx.lr_scheduler.CosineScheduler(
+            max_update=max(total, warmup + 1), base_lr=lr, final_lr=0.0,
+            **ramp)
+    elif lr_steps:
+        params['lr_scheduler'] = mx.lr_scheduler.MultiFactorScheduler(
+            step=[e * steps for e in lr_steps], factor=lr_factor,
+            base_lr=lr, **ramp)
+    elif warmup:
+        # constant after the warm-up: a factor schedule that never decays
+        params['lr_scheduler'] = mx.lr_scheduler.FactorScheduler(
+            step=total + 1, factor=1.0, base_lr=lr, **ramp)
+    optimizer = recipe.optimizer
+    if optimizer == 'momentum':
+        optimizer, params['momentum'] = 'sgd', 0.9
+    kwargs = {}
+    if kvstore is not None:
+        kwargs['kvstore'] = kvstore
+        kind = kvstore if isinstance(kvstore, str) else kvstore.type
+        if 'dist' not in kind:
+            # the optimizer runs here, so its states can be saved; under
+            # dist_sync it must run on the servers: with
+            # update_on_kvstore=False, MXNet 1.9.1 summed a worker's
+            # first gradients wrongly in 9 of 30 loopback runs
+            kwargs['update_on_kvstore'] = False
+    return gluon.Trainer(net.collect_params(), optimizer, params, **kwargs)
 
 
 def _as_list(ctx):
@@ -168,7 +293,6 @@ def _train_epoch(net, train_iter, trainer, ctx, loss, epoch, progress,
                 y_hats = [net(Xi) for Xi in Xs]
                 ls = [loss(y_hat, yi) for y_hat, yi in zip(y_hats, ys)]
             if amp:
-                from mxnet.contrib import amp as mx_amp
                 with mx_amp.scale_loss(ls, trainer) as scaled:
                     autograd.backward(scaled)
             else:
@@ -208,7 +332,6 @@ def _check_finite(batch, batch_l, epoch):
 def _progress_bar(train_iter, epoch, enabled):
     if not enabled:
         return _NoBar()
-    from tqdm import tqdm
     total = len(train_iter) if hasattr(train_iter, '__len__') else None
     return tqdm(total=total, desc='epoch %d' % (epoch + 1), unit='batch',
                 leave=False, file=sys.stderr)
@@ -219,11 +342,9 @@ class _NoBar(contextlib.nullcontext):
         pass
 
 
-def main(argv=None):
-    """``python -m d2l_cnn.train MODEL ...``: see ``d2l_cnn.cli``."""
-    from .cli import main as cli_main
-    return cli_main(argv)
-
-
 if __name__ == '__main__':
+    # ``python -m d2l_cnn.train``: this file runs as the script
+    # ``__main__``; the library module d2l_cnn.train never imports the
+    # command line, so the two do not import each other.
+    from d2l_cnn.cli import main
     sys.exit(main())

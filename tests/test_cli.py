@@ -1,14 +1,24 @@
 """python -m d2l_cnn.train: files it writes, and every bad input."""
+import contextlib
 import errno
 import hashlib
+import importlib
+import io
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 
+import mxnet as mx
 import pytest
 
-from d2l_cnn import checkpoint, cli
+import d2l_cnn
+from conftest import subprocess_env
+from d2l_cnn import checkpoint, cli, errors
+from d2l_cnn.errors import DataError, UsageError
+from d2l_cnn.registry import Recipe
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 QUICK = ['--data', 'mnist5k', '--num-examples', '512', '--batch-size',
@@ -17,7 +27,7 @@ QUICK = ['--data', 'mnist5k', '--num-examples', '512', '--batch-size',
 
 def run_cli(*args, env=None, timeout=300):
     """The CLI in a fresh process, as a user runs it."""
-    full = dict(os.environ, PYTHONPATH=ROOT, **(env or {}))
+    full = subprocess_env(**(env or {}))
     return subprocess.run([sys.executable, '-m', 'd2l_cnn.train', *args],
                           capture_output=True, text=True, env=full,
                           timeout=timeout, cwd=ROOT)
@@ -221,13 +231,15 @@ def test_data_root_is_a_file(tmp_path, capsys):
 def test_offline_download_says_what_to_do(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv('MXNET_GLUON_REPO', 'http://127.0.0.1:9/')
     root = tmp_path / 'fashion'
-    status = cli.main(['lenet', '--root', str(root), '--out',
-                       str(tmp_path / 'o')])
+    status = cli.main(['lenet', '--recipe', 'book', '--root', str(root),
+                       '--out', str(tmp_path / 'o')])
     line = one_line_error(capsys.readouterr().err)
     assert status == 1
     for hint in ('cannot download', 'MXNET_GLUON_REPO', str(root),
                  '--data mnist5k'):
         assert hint in line
+    # the command suggested is one that learns: the auto recipe
+    assert line.endswith('python -m d2l_cnn.train lenet --data mnist5k')
     assert not [f for f in os.listdir(root) if not f.startswith('.')] or \
         all(not f.startswith('.tmp') for f in os.listdir(root))
 
@@ -269,35 +281,124 @@ def test_full_disk_keeps_the_last_checkpoint(tmp_path, capsys,
                 if n.startswith('.tmp')]
 
 
-def test_slow_run_note(capsys):
-    import time
-
-    import mxnet as mx
-    note = cli.SlowRunNote([mx.cpu()], batches_per_epoch=10 ** 7,
-                           num_epochs=5, start_epoch=0, model='nin')
-    for batch in range(5):
-        time.sleep(0.01)  # 10 ms a batch, 5 x 10**7 batches: 139 hours
-        note(0, batch, batch * 128)
-    err = capsys.readouterr().err
-    assert err.startswith('note: at ') and 'hours on the CPU' in err
-    assert 'python -m d2l_cnn.train nin --data mnist5k' in err
-
-
-def test_default_out_is_a_new_folder_per_run(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    first = cli.default_out('nin', resume=False)
-    assert first == os.path.join('runs', 'nin')
-    os.makedirs(os.path.join('runs', 'nin'))
-    assert cli.default_out('nin', resume=False).endswith('nin-2')
-    assert cli.default_out('nin', resume=True).endswith('nin')
-    os.makedirs(os.path.join('runs', 'nin-2'))
-    assert cli.default_out('nin', resume=True).endswith('nin-2')
-    assert cli.default_out('nin', resume=False).endswith('nin-3')
-
-
 def test_written_files_are_readable_by_others(finished_run):
     out, _ = finished_run
     for name in ('metrics.csv', 'run.json', 'curves.png'):
         assert (out / name).stat().st_mode & 0o044, name
     folder = checkpoint.latest(str(out))
     assert os.stat(folder).st_mode & 0o055
+
+
+# ------------------------------------------------------------ recipes
+
+def test_first_line_says_which_recipe_and_why(finished_run):
+    out, proc = finished_run
+    first = proc.stdout.splitlines()[0]
+    cpu = d2l_cnn.get_recipe('batchnorm', 'cpu')
+    assert first.startswith("run: the cpu recipe, not the book's (because "
+                            "no GPU was found), changed: batch_size, "
+                            "num_epochs. ")
+    assert first.endswith(cpu.why)
+    run = json.loads((out / 'run.json').read_text())
+    assert run['recipe']['kind'] == 'cpu'
+    assert run['recipe']['num_epochs'] == 2  # the option overrides
+
+
+def test_auto_is_cpu_on_a_cpu_and_options_override():
+    args = cli.build_parser().parse_args(['nin'])
+    s = cli.settings(args)
+    assert s.kind == 'cpu' and s.recipe == d2l_cnn.get_recipe('nin', 'cpu')
+    assert s.overrides == ()
+    args = cli.build_parser().parse_args(
+        ['nin', '--recipe', 'book', '--lr', '0.5', '--lr-schedule',
+         'cosine', '--warmup-epochs', '1', '--epochs', '7'])
+    s = cli.settings(args)
+    book = d2l_cnn.get_recipe('nin')
+    assert s.kind == 'book' and s.reason == '--recipe book'
+    assert s.recipe == book.replace(lr=0.5, lr_schedule='cosine',
+                                    warmup_epochs=1.0, num_epochs=7)
+    assert s.overrides == ('num_epochs', 'lr', 'lr_schedule',
+                           'warmup_epochs')
+
+
+def test_every_recipe_field_is_an_option():
+    parser = cli.build_parser()
+    flags = {a.dest: a.option_strings for a in parser._actions}
+    for f in Recipe.overridable():
+        assert '--' + f.name.replace('_', '-') in flags[f.name], f.name
+    assert 'why' not in flags
+
+
+def test_help_shows_the_cpu_recipes_and_why():
+    text = cli.build_parser().format_help()
+    flat = ' '.join(text.split())
+    assert '--recipe {auto,book,cpu}' in text
+    for name in d2l_cnn.list_models():
+        assert ' '.join(d2l_cnn.get_recipe(name, 'cpu').why.split()) in \
+            flat, name
+
+
+def test_bad_recipe_values_are_one_line(tmp_path, capsys):
+    out = str(tmp_path / 'o')
+    assert cli.main(['lenet', '--warmup-epochs', '20', '--out', out]) == 2
+    assert 'warmup_epochs (20) is longer than the run' in one_line_error(
+        capsys.readouterr().err)
+    assert cli.main(['lenet', '--init', 'nope', '--data', 'mnist5k',
+                     '--out', out + '2']) == 2
+    assert "init 'nope' is not an MXNet initializer" in one_line_error(
+        capsys.readouterr().err)
+    with pytest.raises(SystemExit):
+        cli.main(['lenet', '--recipe', 'gpu'])
+    assert 'invalid choice' in one_line_error(capsys.readouterr().err)
+
+
+# ------------------------------------------------------- one error path
+
+@pytest.mark.parametrize('module, argv, status', [
+    ('d2l_cnn.cli', ['lenet', '--ctx', 'tpu'], 2),
+    ('d2l_cnn.predict', ['--out', '/nonexistent/run'], 2),
+    ('d2l_cnn.export', ['--out', '/nonexistent/run'], 2),
+    ('d2l_cnn.launch', ['-n', '0', '--', 'true'], 2),
+    ('d2l_cnn.cost', ['nim'], 2),
+])
+def test_every_command_fails_the_same_way(module, argv, status, capsys):
+    main = importlib.import_module(module).main
+    assert main(argv) == status
+    one_line_error(capsys.readouterr().err)
+    assert main(['--debug'] + argv) == status
+    assert 'Traceback' in capsys.readouterr().err
+
+
+def test_error_mapping():
+    def raising(error):
+        def body():
+            raise error
+        return body
+    cases = [(UsageError('u'), 2, 'error: u'),
+             (DataError('d'), 1, 'error: d'),
+             (KeyboardInterrupt(), 130, 'error: interrupted'),
+             (mx.base.MXNetError('x\nCheck failed: a == b, which contains '
+                                 'c'), 1, 'error: MXNet failed: Check '
+              'failed: a == b'),
+             (OSError(errno.ENOSPC, 'No space left on device', 'f'), 1,
+              'error: cannot read or write f (No space left on device)'),
+             (MemoryError(), 1, 'error: out of memory')]
+    for error, status, line in cases:
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            assert errors.run_command(raising(error)) == status
+        assert err.getvalue().startswith(line), err.getvalue()
+    assert errors.run_command(lambda: None) == 0
+    assert errors.run_command(lambda: 124) == 124
+
+
+def test_sigterm_is_an_interrupt():
+    def body():
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)
+    before = signal.getsignal(signal.SIGTERM)
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        status = errors.run_command(body, interrupted=lambda: 'stopped')
+    assert status == 130 and err.getvalue() == 'error: stopped\n'
+    assert signal.getsignal(signal.SIGTERM) is before

@@ -5,14 +5,11 @@ import pytest
 from mxnet.gluon import nn
 
 import d2l_cnn
+from conftest import channels
 from d2l_cnn import cost, summary
 from d2l_cnn.errors import D2LError, UsageError
 
 MODELS = d2l_cnn.list_models()
-
-
-def channels(name):
-    return 3 if d2l_cnn.get_recipe(name)['data'] == 'cifar10' else 1
 
 
 def conv_flops(c_out, h, w, c_in, k):

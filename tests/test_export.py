@@ -9,27 +9,23 @@ import pytest
 from mxnet import init, nd
 
 import d2l_cnn
+from conftest import channels
 from d2l_cnn import export, summary
 from d2l_cnn.errors import D2LError, UsageError
 
 HYBRID = [n for n in d2l_cnn.list_models() if d2l_cnn.get_entry(n).hybrid]
-ONNX_OK = [n for n in HYBRID if export.onnx_supported(n)]
-
-
-def _channels(name):
-    return 3 if d2l_cnn.get_recipe(name)['data'] == 'cifar10' else 1
 
 
 @functools.lru_cache(maxsize=None)
 def _size(name):
     # min_input_size may initialise a (non-hybrid) network: use a spare
     return max(28, summary.min_input_size(d2l_cnn.get_model(name),
-                                          _channels(name)))
+                                          channels(name)))
 
 
 def _net(name):
     """An initialised network with non-trivial batch-norm statistics."""
-    c, size = _channels(name), _size(name)
+    c, size = channels(name), _size(name)
     net = d2l_cnn.get_model(name)
     mx.random.seed(0)
     net.initialize(init.Xavier())
@@ -45,7 +41,7 @@ def _net(name):
 
 
 def _input(name, batch):
-    c, size = _channels(name), _size(name)
+    c, size = channels(name), _size(name)
     mx.random.seed(batch)
     return nd.random.uniform(shape=(batch, c, size, size))
 
@@ -68,7 +64,7 @@ def test_symbol_round_trip(name, tmp_path):
                                rtol=1e-6, atol=1e-7)
 
 
-@pytest.mark.parametrize('name', ONNX_OK)
+@pytest.mark.parametrize('name', HYBRID)
 def test_onnx_matches_mxnet(name, tmp_path):
     pytest.importorskip('onnx')
     pytest.importorskip('onnxruntime')
@@ -83,13 +79,11 @@ def test_onnx_matches_mxnet(name, tmp_path):
     np.testing.assert_allclose(y_onnx, y_hat, rtol=1e-4, atol=1e-4 * scale)
 
 
-def test_unsupported_table_is_exact():
+def test_only_the_networks_that_are_not_hybrid_are_refused():
     names = set(d2l_cnn.list_models())
-    assert set(export.ONNX_UNSUPPORTED) <= names
-    not_hybrid = {n for n in names if not d2l_cnn.get_entry(n).hybrid}
+    not_hybrid = names - set(HYBRID)
     # every network that is hybrid exports (tested above); the others not
-    assert set(export.ONNX_UNSUPPORTED) == not_hybrid
-    assert 'batchnorm_scratch' in export.ONNX_UNSUPPORTED
+    assert not_hybrid == {'batchnorm_scratch'}
     with pytest.raises(UsageError, match='batchnorm_scratch cannot be'):
         export.check_exportable('batchnorm_scratch')
     for name in HYBRID:

@@ -21,6 +21,7 @@ import pytest
 from mxnet import nd
 
 import d2l_cnn
+from conftest import subprocess_env
 from d2l_cnn import launch as L
 from d2l_cnn.errors import UsageError
 
@@ -111,10 +112,7 @@ def worker(tmp_path):
 
 
 def _env(**extra):
-    env = dict(os.environ, OMP_NUM_THREADS='1', **extra)
-    env['PYTHONPATH'] = os.pathsep.join(
-        [ROOT] + [p for p in [env.get('PYTHONPATH')] if p])
-    return env
+    return subprocess_env(**dict({'OMP_NUM_THREADS': '1'}, **extra))
 
 
 def _extra_env():

@@ -10,6 +10,7 @@ from mxnet import autograd, init, nd
 from mxnet.gluon import nn
 
 import d2l_cnn
+from conftest import channels
 from d2l_cnn import registry, summary
 from d2l_cnn.models import batchnorm as bn_module
 
@@ -39,10 +40,6 @@ PARAMS = {
     'vgg16': 134300362,
     'vgg19': 139610058,
 }
-
-
-def channels(name):
-    return 3 if d2l_cnn.get_recipe(name)['data'] == 'cifar10' else 1
 
 
 def small_size(name):
@@ -106,6 +103,41 @@ def test_recipes_are_the_books():
         assert (r['lr'], r['batch_size'], r['resize']) == \
             (lr, batch_size, resize)
         assert r['num_epochs'] == 5 and r['optimizer'] == 'sgd'
+
+
+@pytest.mark.parametrize('name', MODELS)
+def test_every_network_has_a_book_and_a_cpu_recipe(name):
+    book = d2l_cnn.get_recipe(name)
+    cpu = d2l_cnn.get_recipe(name, 'cpu')
+    assert isinstance(book, registry.Recipe) and book.why == ''
+    assert d2l_cnn.get_recipe(name, 'book') is book
+    # one sentence, ending with a full stop, saying why it differs
+    assert cpu.why.endswith('.') and len(cpu.why) > 40
+    assert cpu.data == 'mnist5k' and cpu != book.replace(why=cpu.why)
+    # the cpu recipe keeps the architecture: it runs at its input size
+    assert cpu.resize >= MIN_SIZE[name]
+    assert cpu.init == book.init == 'xavier'
+
+
+def test_a_network_without_a_cpu_recipe_is_refused():
+    def nameless(num_classes=10):
+        return nn.HybridSequential()
+    with pytest.raises(TypeError, match='give its cpu recipe'):
+        registry.register_model(lr=0.1)(nameless)
+    with pytest.raises(TypeError, match='unknown recipe keys: momentum'):
+        registry.register_model(momentum=0.9)
+    with pytest.raises(d2l_cnn.UsageError, match="unknown recipe 'gpu'"):
+        d2l_cnn.get_recipe('lenet', 'gpu')
+    assert 'nameless' not in d2l_cnn.list_models()
+
+
+def test_recipes_are_frozen():
+    recipe = d2l_cnn.get_recipe('nin')
+    with pytest.raises(AttributeError):
+        recipe.lr = 1.0
+    assert recipe.replace(lr=1.0).lr == 1.0 and recipe.lr == 0.1
+    with pytest.raises(KeyError):
+        recipe['momentum']
 
 
 @pytest.mark.parametrize('name', MODELS)

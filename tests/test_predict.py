@@ -10,17 +10,9 @@ import pytest
 from mxnet import init, nd
 
 import d2l_cnn
-from d2l_cnn import data, predict as P
+from conftest import subprocess_env
+from d2l_cnn import data, predict as P, runs
 from d2l_cnn.errors import DataError, UsageError
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(d2l_cnn.__file__)))
-
-
-def _env():
-    env = dict(os.environ)
-    env['PYTHONPATH'] = os.pathsep.join(
-        [ROOT] + [p for p in [env.get('PYTHONPATH')] if p])
-    return env
 
 
 def _run_dir(path, name='lenet', data_name='synthetic', num_classes=10,
@@ -86,8 +78,8 @@ def test_cli_subprocess(tmp_path):
     png = tmp_path / 'grid.png'
     r = subprocess.run(
         [sys.executable, '-m', 'd2l_cnn.predict', '--out', str(run),
-         '--num', '18', '--png', str(png)], env=_env(), cwd=str(tmp_path),
-        capture_output=True, text=True, timeout=120)
+         '--num', '18', '--png', str(png)], env=subprocess_env(),
+        cwd=str(tmp_path), capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert r.stderr == ''
     assert png.stat().st_size > 1000
@@ -180,7 +172,7 @@ def test_parameters_of_another_network(tmp_path, capsys):
     assert status == 1
     assert 'does not hold the parameters of lenet' in err
     with pytest.raises(DataError):
-        P.load_run(str(run))
+        runs.load_run(str(run))
     # the right network with another number of classes
     other = tmp_path / 'other'
     _run_dir(other, num_classes=10, info={'num_classes': 5})
@@ -200,7 +192,7 @@ def test_data_must_match_the_network(tmp_path, capsys):
 def test_cli_error_subprocess(tmp_path):
     r = subprocess.run(
         [sys.executable, '-m', 'd2l_cnn.predict', '--out',
-         str(tmp_path / 'missing')], env=_env(), capture_output=True,
+         str(tmp_path / 'missing')], env=subprocess_env(), capture_output=True,
         text=True, timeout=120)
     assert r.returncode == 2
     assert r.stderr.startswith('error: run folder') and \
@@ -212,13 +204,14 @@ def test_train_then_predict(tmp_path):
     out = tmp_path / 'tmp'
     r = subprocess.run(
         [sys.executable, '-m', 'd2l_cnn.train', 'lenet', '--data',
-         'mnist5k', '--num-epochs', '1', '--out', str(out)], env=_env(),
-        cwd=str(tmp_path), capture_output=True, text=True, timeout=300)
+         'mnist5k', '--num-epochs', '1', '--out', str(out)],
+        env=subprocess_env(), cwd=str(tmp_path), capture_output=True,
+        text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     r = subprocess.run(
         [sys.executable, '-m', 'd2l_cnn.predict', '--out', str(out)],
-        env=_env(), cwd=str(tmp_path), capture_output=True, text=True,
-        timeout=120)
+        env=subprocess_env(), cwd=str(tmp_path), capture_output=True,
+        text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert (out / 'predictions.png').is_file()
     line = [s for s in r.stdout.splitlines() if s.startswith('test acc')]

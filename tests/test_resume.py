@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from mxnet import nd
 
+from conftest import subprocess_env
 from d2l_cnn import checkpoint
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -20,7 +21,7 @@ ARGS = ['lenet', '--data', 'mnist5k', '--num-examples', '2000',
 
 
 def start(out, *extra):
-    env = dict(os.environ, PYTHONPATH=ROOT)
+    env = subprocess_env()
     return subprocess.Popen(
         [sys.executable, '-m', 'd2l_cnn.train', *ARGS, '--out', str(out),
          *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

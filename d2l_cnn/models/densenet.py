@@ -75,7 +75,12 @@ def densenet_net(num_convs_in_dense_blocks, growth_rate=32,
     return net
 
 
-@register_model(section='5.12', resize=96, lr=0.1, batch_size=256)
+@register_model(
+    section='5.12', resize=96, lr=0.1, batch_size=256,
+    cpu=dict(resize=32, batch_size=64,
+             why='Batch normalization makes the book\'s SGD learn on the '
+                 'digits; 32x32 inputs and batches of 64 give more and '
+                 'cheaper steps an epoch.'))
 def densenet(num_classes=10):
     """DenseNet (Huang et al., 2017), as in d2l-zh 5.12."""
     # 4 dense blocks of 4 convolutions, growth rate 32: at 96, channels
@@ -84,7 +89,12 @@ def densenet(num_classes=10):
                         num_classes=num_classes)
 
 
-@register_model(section='5.12', resize=96, lr=0.1, batch_size=256)
+@register_model(
+    section='5.12', resize=96, lr=0.1, batch_size=256,
+    cpu=dict(resize=32, batch_size=64,
+             why='Batch normalization makes the book\'s SGD learn on the '
+                 'digits; 32x32 inputs and batches of 64 give more and '
+                 'cheaper steps an epoch.'))
 def densenet121(num_classes=10):
     """DenseNet-121 (DenseNet-BC, k=32; Huang et al., 2017, Table 1)."""
     return densenet_net([6, 12, 24, 16], growth_rate=32, num_channels=64,

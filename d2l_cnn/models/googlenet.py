@@ -38,7 +38,13 @@ class Inception(nn.HybridBlock):
         return F.concat(p1, p2, p3, p4, dim=1)
 
 
-@register_model(section='5.9', resize=96, lr=0.1, batch_size=128)
+@register_model(
+    section='5.9', resize=96, lr=0.1, batch_size=128,
+    cpu=dict(resize=64, batch_size=64, optimizer='adam', lr=1e-3,
+             num_epochs=6,
+             why='Plain SGD leaves the plateau of this deep network without '
+                 'batch normalization only after thousands of steps; Adam at '
+                 '64x64 needs a few hundred.'))
 def googlenet(num_classes=10):
     """GoogLeNet (Szegedy et al., 2015), as in d2l-zh 5.9."""
     b1 = nn.HybridSequential()
@@ -95,8 +101,11 @@ class InceptionA(nn.HybridBlock):
         return F.concat(p1, p2, p3, p4, dim=1)  # (batch, 88, h, w)
 
 
-@register_model(section='5.9', resize=28, lr=0.1, batch_size=64,
-                data='mnist')
+@register_model(
+    section='5.9', resize=28, lr=0.1, batch_size=64, data='mnist',
+    cpu=dict(optimizer='adam', lr=1e-3, num_epochs=5,
+             why='The embedded digits instead of the full MNIST download, '
+                 'and Adam, which learns in the few hundred steps they give.'))
 def inception_mnist(num_classes=10):
     """Two Inception modules for 28x28 MNIST (after Szegedy et al.)."""
     net = nn.HybridSequential()

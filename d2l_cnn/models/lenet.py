@@ -8,7 +8,14 @@ from mxnet.gluon import nn
 from ..registry import register_model
 
 
-@register_model(section='5.5', resize=28, lr=0.9, batch_size=256)
+@register_model(
+    section='5.5', resize=28, lr=0.9, batch_size=256,
+    cpu=dict(resize=28, batch_size=32, optimizer='adam', lr=1e-3,
+             num_epochs=10,
+             why='At lr 0.9 sigmoid LeNet sits at chance for hundreds of '
+                 'steps, and 4,000 digits at batch 256 give only 16 an '
+                 'epoch; Adam on batches of 32 leaves the plateau within the '
+                 'first epoch.'))
 def lenet(num_classes=10, edition=1):
     """LeNet-5 (LeCun et al., 1998), as in d2l-zh 5.5."""
     if edition not in (1, 2):

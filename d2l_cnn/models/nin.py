@@ -27,7 +27,14 @@ def nin_block(num_channels, kernel_size, strides, padding):
     return blk
 
 
-@register_model(section='5.8', resize=224, lr=0.1, batch_size=128)
+@register_model(
+    section='5.8', resize=224, lr=0.1, batch_size=128,
+    cpu=dict(resize=67, batch_size=64, optimizer='adam', lr=1e-3,
+             num_epochs=5,
+             why='With plain SGD NiN needs thousands of steps to leave its '
+                 'plateau (at a higher lr its ReLUs die before the global '
+                 'pooling); Adam at 67x67, its smallest input, gets there in '
+                 'a few hundred.'))
 def nin(num_classes=10):
     """Network in Network (Lin et al., 2013), as in d2l-zh 5.8."""
     net = nn.HybridSequential()
@@ -47,8 +54,12 @@ def nin(num_classes=10):
     return net
 
 
-@register_model(section='5.8', resize=32, lr=0.1, batch_size=128,
-                data='cifar10')
+@register_model(
+    section='5.8', resize=32, lr=0.1, batch_size=128, data='cifar10',
+    cpu=dict(resize=28, batch_size=64, optimizer='adam', lr=1e-3,
+             num_epochs=5,
+             why='The embedded digits instead of the CIFAR-10 download, and '
+                 'Adam, which learns in the few hundred steps they give.'))
 def nin_cifar10(num_classes=10):
     """NIN for 32x32 CIFAR-10 (Lin et al., 2013, Section 4.2)."""
     net = nn.HybridSequential()

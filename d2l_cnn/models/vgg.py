@@ -36,26 +36,54 @@ def vgg_net(conv_arch, num_classes=10):
     return net
 
 
-@register_model(section='5.7', resize=224, lr=0.05, batch_size=128)
+@register_model(
+    section='5.7', resize=224, lr=0.05, batch_size=128,
+    cpu=dict(resize=32, batch_size=64, optimizer='adam', lr=1e-4,
+             num_epochs=5,
+             why='A deep stack of convolutions without batch normalization '
+                 'barely moves with plain SGD in a few hundred steps; Adam '
+                 'at 1e-4 does, and 32x32 (its smallest input) makes an '
+                 'epoch cheap.'))
 def vgg(num_classes=10, ratio=ratio):
     """VGG-11 with channels / 4 (Simonyan & Zisserman, 2014), d2l-zh 5.7."""
     small_conv_arch = [(pair[0], pair[1] // ratio) for pair in conv_arch]
     return vgg_net(small_conv_arch, num_classes)
 
 
-@register_model(section='5.7', resize=224, lr=0.05, batch_size=128)
+@register_model(
+    section='5.7', resize=224, lr=0.05, batch_size=128,
+    cpu=dict(resize=32, batch_size=64, optimizer='adam', lr=1e-4,
+             num_epochs=5,
+             why='A deep stack of convolutions without batch normalization '
+                 'barely moves with plain SGD in a few hundred steps; Adam '
+                 'at 1e-4 does, and 32x32 (its smallest input) makes an '
+                 'epoch cheap.'))
 def vgg11(num_classes=10):
     """VGG-11 at full width (configuration A, Simonyan & Zisserman)."""
     return vgg_net(conv_arch, num_classes)
 
 
-@register_model(section='5.7', resize=224, lr=0.05, batch_size=128)
+@register_model(
+    section='5.7', resize=224, lr=0.05, batch_size=128,
+    cpu=dict(resize=32, batch_size=64, optimizer='adam', lr=1e-4,
+             num_epochs=5,
+             why='A deep stack of convolutions without batch normalization '
+                 'barely moves with plain SGD in a few hundred steps; Adam '
+                 'at 1e-4 does, and 32x32 (its smallest input) makes an '
+                 'epoch cheap.'))
 def vgg16(num_classes=10):
     """VGG-16 (configuration D, Simonyan & Zisserman, 2014)."""
     return vgg_net(conv_arch_16, num_classes)
 
 
-@register_model(section='5.7', resize=224, lr=0.05, batch_size=128)
+@register_model(
+    section='5.7', resize=224, lr=0.05, batch_size=128,
+    cpu=dict(resize=32, batch_size=64, optimizer='adam', lr=1e-4,
+             num_epochs=5,
+             why='A deep stack of convolutions without batch normalization '
+                 'barely moves with plain SGD in a few hundred steps; Adam '
+                 'at 1e-4 does, and 32x32 (its smallest input) makes an '
+                 'epoch cheap.'))
 def vgg19(num_classes=10):
     """VGG-19 (configuration E, Simonyan & Zisserman, 2014)."""
     return vgg_net(conv_arch_19, num_classes)

@@ -1,0 +1,591 @@
+"""A run: its settings, and the folder it is written into and read from.
+
+``make_settings('nin', kind='auto')`` is the one settings object of a
+training run: a registered recipe (``book`` on a GPU, ``cpu`` on a CPU
+for ``'auto'``) with overrides, plus the run's own choices (seed,
+subset, data folder, device). The command line, the notebooks
+(``d2l_cnn.notebook.run_config``) and the benchmark all start from it;
+``settings.load_data()``, ``settings.make_trainer(net)`` and
+``settings.initializer`` turn it into MXNet objects, and ``str(settings)``
+says which recipe runs and why, beside the other one.
+
+``train_run(settings, out)`` trains into a run folder, the only code that
+writes one; ``read_run`` / ``load_run`` read it back (for ``predict`` and
+``export``). A run folder holds::
+
+    run.json                 what ran (settings, versions), how long, final
+    metrics.csv, .json       one row per epoch
+    curves.png               train loss, train acc, test acc
+    model.params             the final parameters
+    checkpoints/epoch-NNNN/  the newest epochs (d2l_cnn.checkpoint)
+"""
+import csv
+import dataclasses
+import io
+import json
+import math
+import os
+import platform
+import sys
+import time
+
+import mxnet as mx
+import numpy as np
+from matplotlib.figure import Figure
+from mxnet import nd
+from mxnet.contrib import amp as mx_amp
+
+from . import __version__, checkpoint, data, summary
+from .errors import D2LError, DataError, UsageError, mxnet_summary
+from .registry import Recipe, get_entry, get_model, get_recipe
+from .train import (make_initializer, make_trainer, parse_ctx,
+                    seed_everything, train_ch5)
+
+RECIPE_CHOICES = ('auto', 'book', 'cpu')
+MAX_RESIZE = 512
+# Say so when a run on the CPU would take longer than this (seconds).
+SLOW_RUN = 20 * 60
+RUN_FILES = ('run.json', 'metrics.json', checkpoint.FOLDER)
+METRICS = ('epoch', 'loss', 'train_acc', 'test_acc', 'time',
+           'examples_per_sec')
+
+
+# ------------------------------------------------------------ settings
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """A registered recipe with overrides, and the run's own choices.
+
+    Every ``Recipe`` field reads through: ``settings.lr`` is
+    ``settings.recipe.lr``.
+    """
+
+    model: str
+    recipe: Recipe
+    kind: str = 'book'       # the registered recipe it starts from
+    reason: str = ''         # why that one
+    overrides: tuple = ()    # recipe fields changed from it
+    ctx: object = None       # a context, or a list of them
+    seed: int = 0
+    num_examples: int = None  # the first N training examples only
+    lr_steps: tuple = ()      # epochs: multiply the lr by lr_factor
+    lr_factor: float = 0.1
+    root: str = None          # folder of the data set's files
+
+    RUN_KEYS = ('ctx', 'seed', 'num_examples', 'lr_steps', 'lr_factor',
+                'root')
+
+    def __getattr__(self, name):
+        if name in Recipe.names():
+            return getattr(self.recipe, name)
+        raise AttributeError(name)
+
+    # what the run is made of
+    @property
+    def contexts(self):
+        """The devices as a list (``ctx`` may be one context)."""
+        return parse_ctx(self.ctx)
+
+    @property
+    def book(self):
+        """The book's recipe of this network."""
+        return get_recipe(self.model, 'book')
+
+    @property
+    def cpu(self):
+        """The cpu recipe of this network."""
+        return get_recipe(self.model, 'cpu')
+
+    @property
+    def quick(self):
+        """Whether this is the cpu recipe (the notebooks' quick mode)."""
+        return self.kind == 'cpu'
+
+    @property
+    def dataset(self):
+        """``data.dataset_info`` of the recipe's data set."""
+        return data.dataset_info(self.recipe.data)
+
+    @property
+    def in_channels(self):
+        return self.dataset.shape[0]
+
+    @property
+    def num_classes(self):
+        return self.dataset.num_classes
+
+    @property
+    def num_train(self):
+        n = self.dataset.num_train
+        return min(n, self.num_examples) if self.num_examples else n
+
+    @property
+    def num_test(self):
+        return self.dataset.num_test
+
+    @property
+    def batches_per_epoch(self):
+        return math.ceil(self.num_train / self.recipe.batch_size)
+
+    @property
+    def initializer(self):
+        """The recipe's MXNet initializer (``init.Xavier()``, ...)."""
+        return make_initializer(self.recipe)
+
+    # changing it
+    def replace(self, **changes):
+        """A copy with recipe fields or run choices changed.
+
+        ``cfg.replace(batch_size=64, num_epochs=3)``; what may change:
+        the recipe's fields except ``why``, and ``RUN_KEYS``.
+        """
+        names = [f.name for f in Recipe.overridable()]
+        unknown = set(changes) - set(names) - set(self.RUN_KEYS)
+        if unknown:
+            raise UsageError('cannot change %s; change one of: %s'
+                             % (', '.join(sorted(unknown)),
+                                ', '.join(names + list(self.RUN_KEYS))))
+        mine = {k: v for k, v in changes.items() if k in self.RUN_KEYS}
+        recipe = {k: v for k, v in changes.items() if k not in mine}
+        if recipe:
+            changed = set(self.overrides) | {
+                k for k, v in recipe.items() if v != self.recipe[k]}
+            mine['recipe'] = self.recipe.replace(**recipe)
+            mine['overrides'] = tuple(n for n in names if n in changed)
+        return dataclasses.replace(self, **mine)
+
+    # turning it into MXNet objects
+    def load_data(self, ctx=None):
+        """(train_iter, test_iter), batches made on ``ctx`` (or ours)."""
+        ctx = ctx or self.contexts[0]
+        train_iter, test_iter = data.load_data(
+            self.recipe.data, self.recipe.batch_size,
+            resize=self.recipe.resize, root=self.root, ctx=ctx,
+            seed=self.seed)
+        if self.num_examples:
+            train_iter = train_iter.subset(self.num_examples)
+        return train_iter, test_iter
+
+    def make_trainer(self, net, kvstore=None, batches_per_epoch=None):
+        """The recipe's ``gluon.Trainer`` for ``net`` (see train.py)."""
+        return make_trainer(net, self.recipe,
+                            batches_per_epoch or self.batches_per_epoch,
+                            kvstore, self.lr_steps, self.lr_factor)
+
+    # saying what it is
+    def headline(self):
+        """One line: which recipe runs, why, and why it differs."""
+        if self.kind == 'book':
+            line = "run: the BOOK's recipe"
+        else:
+            line = "run: the %s recipe, not the book's" % self.kind
+        if self.reason:
+            line += ' (because %s)' % self.reason
+        if self.overrides:
+            line += ', changed: %s' % ', '.join(self.overrides)
+        if self.kind != 'book' and self.recipe.why:
+            line += '. ' + self.recipe.why
+        return line
+
+    def __str__(self):
+        """The header a notebook prints: the run, then both recipes."""
+        info = self.dataset
+        lines = [self.headline(),
+                 'data: %s, %d training / %d test images'
+                 % (self.recipe.data, self.num_train, info.num_test),
+                 'device: %s' % (self.ctx,),
+                 'settings: %s' % self.recipe.describe()]
+        columns = [('this run', self.recipe)] if self.overrides else []
+        columns += [('cpu' + (' (runs)' if self.kind == 'cpu' and not
+                              self.overrides else ''), self.cpu),
+                    ('book' + (' (runs)' if self.kind == 'book' and not
+                               self.overrides else ''), self.book)]
+        lines.append(recipe_table(columns))
+        if self.kind == 'book':
+            lines.append('why the cpu recipe differs: %s' % self.cpu.why)
+        return '\n'.join(lines)
+
+    def asdict(self):
+        """For run.json: the recipe's fields and the run's choices."""
+        return dict(self.recipe.asdict(), kind=self.kind,
+                    overrides=list(self.overrides), seed=self.seed,
+                    num_examples=self.num_examples,
+                    lr_steps=list(self.lr_steps), lr_factor=self.lr_factor)
+
+
+def recipe_table(columns):
+    """Recipes side by side, one row per field (``why`` left out)."""
+    names = [f.name for f in Recipe.overridable()]
+    width = max(len(n) for n in names) + 2
+    cells = [[title] + ['%g' % r[n] if isinstance(r[n], float) else
+                        str(r[n]) for n in names] for title, r in columns]
+    col = [max(len(c) for c in column) + 2 for column in cells]
+    rows = []
+    for i, name in enumerate(['recipe'] + names):
+        rows.append((name.ljust(width) + ''.join(
+            column[i].ljust(w) for column, w in zip(cells, col))).rstrip())
+    return '\n'.join(rows)
+
+
+def choose_recipe(kind, contexts):
+    """``(kind, reason)``: 'auto' is the book's on a GPU, else cpu."""
+    if kind not in RECIPE_CHOICES:
+        raise UsageError('unknown recipe %r; choose one of: %s'
+                         % (kind, ', '.join(RECIPE_CHOICES)))
+    if kind != 'auto':
+        return kind, '--recipe %s' % kind
+    if contexts[0].device_type == 'gpu':
+        return 'book', 'a GPU was found'
+    return 'cpu', 'no GPU was found'
+
+
+def make_settings(model, kind='auto', ctx=None, reason=None, **changes):
+    """The settings of a run of ``model``: a registered recipe + changes.
+
+    ``kind`` is 'book', 'cpu' or 'auto' (book on a GPU, cpu on a CPU;
+    ``ctx`` defaults to ``try_gpu()``). ``changes`` are recipe fields
+    and run choices (see ``Settings.replace``); None values are ignored,
+    so the command line passes its options as they are.
+    """
+    get_entry(model)  # unknown model: the list of choices
+    contexts = parse_ctx(ctx)
+    kind, why = choose_recipe(kind, contexts)
+    s = Settings(model, get_recipe(model, kind), kind=kind,
+                 reason=why if reason is None else reason,
+                 ctx=contexts[0] if ctx is None else ctx)
+    s = s.replace(**{k: v for k, v in changes.items() if v is not None})
+    s.dataset  # unknown data set: the list of choices
+    return s
+
+
+def check_resize(s):
+    """Refuse input sizes the network cannot take, with the minimum."""
+    net = get_model(s.model, num_classes=s.num_classes)
+    smallest = summary.min_input_size(net, s.in_channels)
+    if s.resize < smallest:
+        raise UsageError('--resize %d is too small for %s: its smallest '
+                         'input is %dx%d' % (s.resize, s.model, smallest,
+                                             smallest))
+    if s.resize > MAX_RESIZE:
+        raise UsageError('--resize %d is larger than %d; the book trains '
+                         '%s at %d' % (s.resize, MAX_RESIZE, s.model,
+                                       s.book.resize))
+
+
+# -------------------------------------------------------- the folder
+
+def default_out(model, resume):
+    """``runs/MODEL``, or ``runs/MODEL-2``, ... : a new folder per run.
+
+    With ``resume``, the newest of them (the run to continue).
+    """
+    base = os.path.join('runs', model)
+    names = [base] + ['%s-%d' % (base, i) for i in range(2, 10000)]
+    existing = [n for n in names[:1000] if os.path.exists(n)]
+    if resume:
+        return existing[-1] if existing else base
+    for name in names:
+        if not os.path.exists(name):
+            return name
+    raise UsageError('runs/ holds too many runs of %s; give --out' % model)
+
+
+def prepare_out(out, resume):
+    """Check that ``out`` is a writable folder that loses nothing."""
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise UsageError('--out %s is a file, not a folder' % out)
+    try:
+        os.makedirs(out, exist_ok=True)
+        checkpoint.atomic_write(os.path.join(out, '.write-test'), 'ok')
+        os.remove(os.path.join(out, '.write-test'))
+    except OSError as e:
+        raise D2LError('cannot write to --out %s (%s)'
+                       % (out, e.strerror or e))
+    held = [f for f in RUN_FILES if os.path.exists(os.path.join(out, f))]
+    if held and not resume:
+        raise UsageError('--out %s already holds a run (%s); continue it '
+                         'with --resume or choose another --out'
+                         % (out, ', '.join(held)))
+
+
+def is_finished(out):
+    """Whether ``out`` holds a run that ran to its end."""
+    try:
+        return read_run(out).get('finished') is not None
+    except D2LError:
+        return False
+
+
+CURVES = (('loss', 'train loss', '-'), ('train_acc', 'train acc', 'm--'),
+          ('test_acc', 'test acc', 'g-.'))
+
+
+def draw_curves(ax, history, num_epochs=None, title=None):
+    """The book's three curves (train loss, train and test acc) on ``ax``.
+
+    ``num_epochs`` fixes the x axis for a run still going (a live plot).
+    """
+    ax.cla()
+    epochs = [r['epoch'] for r in history]
+    for key, label, fmt in CURVES:
+        ax.plot(epochs, [float(r[key]) for r in history], fmt, label=label)
+    ax.set_xlabel('epoch')
+    ax.set_xlim(0.5, max([num_epochs or 1] + epochs) + 0.5)
+    ax.grid(True)
+    ax.legend()
+    if title:
+        ax.set_title(title)
+
+
+def curves_figure(history, num_epochs=None, title=None, fig=None):
+    """A matplotlib ``Figure`` (no pyplot, no GUI) with the curves."""
+    if fig is None:
+        fig = Figure(figsize=(4.5, 3), layout='tight')
+        fig.add_subplot()
+    draw_curves(fig.axes[0], history, num_epochs, title)
+    return fig
+
+
+def png_bytes(fig, dpi=100):
+    buf = io.BytesIO()
+    fig.savefig(buf, format='png', dpi=dpi)
+    return buf.getvalue()
+
+
+def write_metrics(out, history):
+    """Per-epoch metrics as CSV and JSON, and the curves as a PNG."""
+    checkpoint.atomic_write(os.path.join(out, 'metrics.json'),
+                            json.dumps(history, indent=1))
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=METRICS, lineterminator='\n')
+    writer.writeheader()
+    for record in history:
+        writer.writerow({k: record[k] for k in METRICS})
+    checkpoint.atomic_write(os.path.join(out, 'metrics.csv'),
+                            buf.getvalue())
+    checkpoint.atomic_write(os.path.join(out, 'curves.png'),
+                            png_bytes(curves_figure(history)))
+
+
+def read_metrics(out):
+    """The per-epoch history of a run folder ([] before its first epoch)."""
+    path = os.path.join(out, 'metrics.json')
+    if not os.path.isfile(path):
+        return []
+    return _read_json(path, list)
+
+
+def versions():
+    return {'d2l_cnn': __version__, 'mxnet': mx.__version__,
+            'numpy': np.__version__, 'python': platform.python_version(),
+            'omp_num_threads': os.environ.get('OMP_NUM_THREADS')}
+
+
+def _read_json(path, kind=dict):
+    try:
+        with open(path, encoding='utf-8') as f:
+            value = json.load(f)
+    except FileNotFoundError:
+        raise DataError('%s is missing: is %s the --out folder of a '
+                        'training run?' % (path, os.path.dirname(path))
+                        ) from None
+    except (OSError, ValueError) as e:
+        raise DataError('cannot read %s: %s' % (path, e)) from None
+    if not isinstance(value, kind):
+        raise DataError('%s does not describe a training run' % path)
+    return value
+
+
+def read_run(run_dir):
+    """The ``run.json`` of ``run_dir`` as a dict, with defaults filled in.
+
+    Keys used: model, num_classes, in_channels, data, resize.
+    """
+    if not os.path.isdir(run_dir):
+        raise UsageError('run folder %s does not exist' % run_dir)
+    path = os.path.join(run_dir, 'run.json')
+    info = _read_json(path)
+    if 'model' not in info:
+        raise DataError('%s does not describe a training run (no "model")'
+                        % path)
+    try:
+        book = get_recipe(info['model'])
+        info.setdefault('data', book.data)
+        info.setdefault('resize', book.resize)
+        dinfo = data.dataset_info(info['data'])
+    except UsageError as e:
+        raise DataError('run.json: %s' % e) from None
+    info.setdefault('in_channels', dinfo.shape[0])
+    info.setdefault('num_classes', dinfo.num_classes)
+    if info['resize'] is None:
+        info['resize'] = dinfo.shape[1]
+    return info
+
+
+def load_run(run_dir, ctx=None):
+    """``(net, info)``: the trained network of ``run_dir`` and its run.json.
+
+    Raises ``DataError`` when ``model.params`` is missing or holds the
+    parameters of another network.
+    """
+    info = read_run(run_dir)
+    ctx = ctx or mx.cpu()
+    path = os.path.join(run_dir, 'model.params')
+    if not os.path.isfile(path):
+        raise DataError('%s is missing: the run has not finished (or '
+                        'resume it with --resume)' % path)
+    net = get_model(info['model'], num_classes=info['num_classes'])
+    X = nd.zeros((1, info['in_channels'], info['resize'], info['resize']),
+                 ctx=ctx)
+    try:
+        net.load_parameters(path, ctx=ctx)
+        # (1, num_classes): catches shapes that loading leaves unchecked
+        y_hat = net(X)
+        if y_hat.shape != (1, info['num_classes']):
+            raise ValueError('output shape %s' % (y_hat.shape,))
+    except (AssertionError, ValueError, RuntimeError, mx.base.MXNetError,
+            KeyError) as e:
+        raise DataError('%s does not hold the parameters of %s '
+                        '(num_classes=%d, in_channels=%d): %s'
+                        % (path, info['model'], info['num_classes'],
+                           info['in_channels'], mxnet_summary(e))
+                        ) from None
+    return net, info
+
+
+# ---------------------------------------------------------- training
+
+class SlowRunNote:
+    """After a few batches, estimate the run's length; say if it is long."""
+
+    def __init__(self, ctx, batches_per_epoch, num_epochs, start_epoch,
+                 model, after=3):
+        self.ctx, self.after = ctx, after
+        self.total = batches_per_epoch * (num_epochs - start_epoch)
+        self.model, self.start, self.done = model, None, False
+
+    def __call__(self, epoch, batch, examples):
+        if self.done or self.ctx[0].device_type != 'cpu':
+            return
+        if batch == 0:
+            nd.waitall()  # the first batch builds the graph: not counted
+            self.start = time.time()
+        elif batch == self.after and self.start is not None:
+            nd.waitall()
+            per_batch = (time.time() - self.start) / self.after
+            self.done = True
+            eta = per_batch * self.total
+            if eta > SLOW_RUN:
+                print('note: at %.2f s per batch this run will take about '
+                      '%s on the CPU; for a quick run that learns try: '
+                      'python -m d2l_cnn.train %s --data mnist5k '
+                      '--recipe cpu' % (per_batch, _duration(eta),
+                                        self.model), file=sys.stderr)
+
+
+def _duration(seconds):
+    if seconds >= 3600:
+        return '%.1f hours' % (seconds / 3600)
+    return '%d minutes' % round(seconds / 60)
+
+
+def _materialise(net, train_iter, ctx):
+    """Run one batch forward so deferred parameter shapes are known."""
+    for X, _ in train_iter:
+        net(X[:1].as_in_context(ctx[0]))
+        return
+
+
+def train_run(s, out, resume=False, kvstore=None, hybridize=True,
+              amp=False, progress=None, state=None, command=None):
+    """Train as the settings ``s`` say into the folder ``out``.
+
+    Writes metrics, curves and a checkpoint after every epoch, and
+    ``model.params`` and ``run.json`` at the end; ``resume`` continues
+    from the newest checkpoint in ``out``. ``kvstore`` names how
+    gradients are combined (``dist_sync``: one process of a launch job;
+    only rank 0 writes). ``state`` (a dict) receives the kvstore, so a
+    failing ``dist_sync`` worker can leave without waiting for the
+    others. Returns the history (one dict per epoch).
+    """
+    state = {} if state is None else state
+    ctx = s.contexts
+    check_resize(s)
+    kv, rank, num_workers = None, 0, 1
+    if kvstore:
+        kv = state['kv'] = mx.kv.create(kvstore)
+        rank, num_workers = kv.rank, kv.num_workers
+    state['rank'] = rank
+    distributed = kv is not None and 'dist' in kv.type
+    if rank == 0:
+        prepare_out(out, resume)
+    if amp:
+        if ctx[0].device_type != 'gpu':
+            raise UsageError('--amp trains in float16 and needs a GPU '
+                             '(--ctx gpu)')
+        mx_amp.init()  # before the network is built
+    seed_everything(s.seed)
+    train_iter, test_iter = s.load_data(ctx[0])
+    if num_workers > 1:
+        train_iter = train_iter.shard(num_workers, rank)
+    net = get_model(s.model, num_classes=s.num_classes)
+    net.initialize(s.initializer, ctx=ctx)
+    if hybridize and get_entry(s.model).hybrid:
+        net.hybridize(static_alloc=True)
+    trainer = s.make_trainer(net, kv, len(train_iter))
+    if amp:
+        mx_amp.init_trainer(trainer)
+    expect = {'model': s.model, 'num_classes': s.num_classes,
+              'in_channels': s.in_channels}
+    history, start_epoch = [], 0
+    if resume:
+        folder = checkpoint.latest(out)
+        if folder is None:
+            raise UsageError('--resume: no checkpoint in %s; start a run '
+                             'there without --resume' % out)
+        # shapes are deferred until the first batch: run one to fix them
+        _materialise(net, train_iter, ctx)
+        meta = checkpoint.load(folder, net,
+                               None if distributed else trainer, expect)
+        history, start_epoch = meta['history'], meta['epoch']
+        print('resuming from epoch %d (%s)' % (start_epoch, folder))
+    run_info = dict(expect, data=s.data, resize=s.resize,
+                    recipe=s.asdict(), seed=s.seed,
+                    ctx=[str(c) for c in ctx], kvstore=kvstore,
+                    num_workers=num_workers, versions=versions(),
+                    command=list(sys.argv if command is None else command),
+                    started=time.strftime('%Y-%m-%d %H:%M:%S'))
+    started = time.time()
+
+    def save_epoch(record):
+        history.append(record)
+        if rank != 0:
+            return
+        # dist_sync keeps the optimizer state on the servers: only the
+        # parameters can be saved (momentum restarts after --resume)
+        checkpoint.save(out, record['epoch'], net,
+                        None if distributed else trainer,
+                        dict(expect, history=history, seed=s.seed))
+        write_metrics(out, history)
+
+    print('%s on %s: lr %g, batch size %d, resize %d, %d epochs, %s'
+          % (s.model, s.data, s.lr, s.batch_size, s.resize, s.num_epochs,
+             s.optimizer))
+    train_ch5(net, train_iter, test_iter if rank == 0 else None,
+              s.batch_size, trainer, ctx, s.num_epochs,
+              callbacks=[save_epoch], start_epoch=start_epoch,
+              verbose=rank == 0, seed=s.seed, progress=progress,
+              batch_scale=num_workers, amp=amp,
+              batch_callbacks=[SlowRunNote(ctx, len(train_iter),
+                                           s.num_epochs, start_epoch,
+                                           s.model)])
+    if rank == 0:
+        net.save_parameters(os.path.join(out, '.tmp-model.params'))
+        os.replace(os.path.join(out, '.tmp-model.params'),
+                   os.path.join(out, 'model.params'))
+        run_info.update(elapsed=time.time() - started,
+                        finished=time.strftime('%Y-%m-%d %H:%M:%S'),
+                        final=history[-1] if history else None)
+        checkpoint.atomic_write(os.path.join(out, 'run.json'),
+                                json.dumps(run_info, indent=1))
+    return history
