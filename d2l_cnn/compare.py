@@ -18,18 +18,18 @@ ones from their last checkpoint (the training command's ``--resume``).
 """
 import csv
 import io
-import json
 import os
 import platform
 import re
 import shlex
 import sys
 import time
-import traceback
 
 from . import _threads, checkpoint, data
-from .errors import D2LError, OneLineParser, UsageError
+from .errors import (STATUS_INTERRUPTED, D2LError, OneLineParser,
+                     UsageError, run_command)
 from .registry import get_entry, get_model
+from .runs import (RECIPE_CHOICES, is_finished, read_metrics, read_run)
 
 # The networks of d2l-zh chapter 5, in the book's order (5.5 to 5.12).
 CHAPTER = ('lenet', 'alexnet', 'vgg', 'nin', 'googlenet', 'batchnorm',
@@ -37,7 +37,6 @@ CHAPTER = ('lenet', 'alexnet', 'vgg', 'nin', 'googlenet', 'batchnorm',
 TARGETS = (0.90, 0.95)
 # Options that compare sets itself for each run.
 OWN_OPTIONS = ('--out', '--seed', '--resume', '--data', '--recipe')
-STATUS_INTERRUPTED = 130
 RUN_NAME = re.compile(r'^(?P<name>.+)-seed(?P<seed>\d+)$')
 
 
@@ -50,7 +49,7 @@ def build_parser():
     p.add_argument('names', nargs='*', metavar='NAME',
                    help='networks to train (default: the chapter\'s '
                    'eight: %s)' % ', '.join(CHAPTER))
-    p.add_argument('--recipe', choices=('auto', 'book', 'cpu'),
+    p.add_argument('--recipe', choices=RECIPE_CHOICES,
                    default=None, help='passed to the training command '
                    '(default: its own, auto)')
     p.add_argument('--data', default='mnist5k',
@@ -63,8 +62,6 @@ def build_parser():
     p.add_argument('--train-args', default='',
                    help='more options for every training run, e.g. '
                    '--train-args="--num-epochs 2 --batch-size 64"')
-    p.add_argument('--debug', action='store_true',
-                   help='show the full traceback of errors')
     return p
 
 
@@ -116,32 +113,16 @@ def plan(args):
     return [(name, seed) for name in dict.fromkeys(names) for seed in seeds]
 
 
-def read_run(folder):
-    """The run's ``run.json`` if the run finished, else None."""
-    try:
-        with open(os.path.join(folder, 'run.json'), encoding='utf-8') as f:
-            run = json.load(f)
-    except (OSError, ValueError):
-        return None
-    return run if run.get('finished') and run.get('final') else None
-
-
 def finished_runs(out):
     """``run.json`` + per-epoch history of every finished run in ``out``."""
     runs = []
     for entry in sorted(os.listdir(out)):
         folder = os.path.join(out, entry)
-        run = read_run(folder) if RUN_NAME.match(entry) else None
-        if run is None:
-            continue
-        try:
-            with open(os.path.join(folder, 'metrics.json'),
-                      encoding='utf-8') as f:
-                run['history'] = json.load(f)
-        except (OSError, ValueError) as e:
-            raise D2LError('%s is unreadable (%s); delete the folder to '
-                           'train it again' % (folder, e)) from None
-        runs.append(run)
+        if RUN_NAME.match(entry) and is_finished(folder):
+            run = read_run(folder)
+            run['history'] = read_metrics(folder)
+            if run['history']:
+                runs.append(run)
     return runs
 
 
@@ -179,8 +160,8 @@ def run_all(runs, args):
         folder = os.path.join(args.out, '%s-seed%d' % (name, seed))
         head = '[%d/%d] %s seed %d' % (i, len(runs), name, seed)
         argv = train_argv(name, seed, folder, args)
-        done = read_run(folder)
-        if done:
+        if is_finished(folder):
+            done = read_run(folder)
             same = _options(done.get('command', [])[1:]) == _options(argv)
             print('%s: finished, skipped%s' % (
                 head, '' if same else ' (it ran with other options; '
@@ -498,17 +479,10 @@ def main(argv=None):
                            % (len(failed), len(runs), ', '.join(
                                '%s seed %d' % f for f in failed)))
 
-    try:
-        return body() or 0
-    except KeyboardInterrupt:
-        print('error: interrupted; continue with: %s' % command_line(argv),
-              file=sys.stderr)
-        return STATUS_INTERRUPTED
-    except D2LError as e:
-        if args.debug:
-            traceback.print_exc()
-        print('error: %s' % e, file=sys.stderr)
-        return e.exit_code
+    def interrupted():
+        return 'interrupted; continue with: %s' % command_line(argv)
+
+    return run_command(body, args.debug, interrupted)
 
 
 if __name__ == '__main__':

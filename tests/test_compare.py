@@ -6,13 +6,14 @@ import subprocess
 import sys
 
 import pytest
+from conftest import subprocess_env
 
 from d2l_cnn import compare, cost, get_model, list_models
 from d2l_cnn.cli import main as train_main
 
 TINY = ['--num-examples', '256', '--num-epochs', '1']
-ARGS = ['lenet', 'batchnorm', '--data', 'synthetic', '--seeds', '0,1',
-        '--train-args', ' '.join(TINY)]
+ARGS = ['lenet', 'batchnorm', '--recipe', 'cpu', '--data', 'synthetic',
+        '--seeds', '0,1', '--train-args', ' '.join(TINY)]
 
 
 def run_json(folder):
@@ -35,9 +36,11 @@ def test_every_run_is_a_training_run_folder(done):
             run = run_json(os.path.join(done, '%s-seed%d' % (name, seed)))
             assert run['model'] == name and run['seed'] == seed
             assert run['data'] == 'synthetic' and run['finished']
+            assert run['recipe']['kind'] == 'cpu'
             # recorded as the training command a user would type
             assert run['command'][0].endswith('train.py')
             assert run['command'][1:3] == [name, '--data']
+            assert '--recipe' in run['command']
 
 
 def test_csv_has_one_row_per_network_with_the_columns(done):
@@ -51,6 +54,7 @@ def test_csv_has_one_row_per_network_with_the_columns(done):
         assert column in rows[0]
     lenet = rows[0]
     assert lenet['seeds'] == '0 1' and lenet['resize'] == '28'
+    assert lenet['recipe'] == 'cpu' and lenet['optimizer'] == 'adam'
     assert int(lenet['params']) == 44426  # LeNet, first edition, at 28
     net = get_model('lenet')
     assert int(lenet['flops_per_example']) == int(
@@ -69,8 +73,9 @@ def test_markdown_states_machine_recipe_and_command(done):
     with open(os.path.join(done, 'compare.md')) as f:
         text = f.read()
     assert 'OMP_NUM_THREADS=' in text and 'physical cores' in text
-    assert '`python -m d2l_cnn.compare lenet batchnorm --data synthetic' \
-        in text
+    assert '`python -m d2l_cnn.compare lenet batchnorm --recipe cpu ' \
+        '--data synthetic' in text
+    assert '- data: synthetic; recipe: cpu\n' in text
     assert 'mean (min-max) over the seeds' in text
     table = [line for line in text.splitlines() if line.startswith('| ')]
     assert table[0].startswith('| network | seeds | recipe | parameters')
@@ -108,8 +113,8 @@ def test_rerun_skips_finished_runs(done, capsys):
 def test_finished_runs_with_other_options_are_kept_and_named(done,
                                                              capsys):
     stamp = os.path.getmtime(os.path.join(done, 'lenet-seed0', 'run.json'))
-    assert compare.main(['lenet', '--data', 'synthetic', '--seeds', '0',
-                         '--out', done, '--train-args',
+    assert compare.main(['lenet', '--recipe', 'cpu', '--data', 'synthetic',
+                         '--seeds', '0', '--out', done, '--train-args',
                          '--num-examples 256 --num-epochs 3']) == 0
     out, err = capsys.readouterr()
     assert 'training on' not in out
@@ -122,14 +127,14 @@ def test_finished_runs_with_other_options_are_kept_and_named(done,
 def test_interrupted_run_is_continued(tmp_path, capsys):
     out = str(tmp_path)
     folder = os.path.join(out, 'lenet-seed0')
-    assert train_main(['lenet', '--data', 'synthetic', '--out', folder,
-                       '--no-progress'] + TINY) == 0
+    assert train_main(['lenet', '--recipe', 'cpu', '--data', 'synthetic',
+                       '--out', folder, '--no-progress'] + TINY) == 0
     with open(os.path.join(folder, 'metrics.json')) as f:
         first = json.load(f)
     os.remove(os.path.join(folder, 'run.json'))  # as if killed in epoch 2
     capsys.readouterr()
-    assert compare.main(['lenet', '--data', 'synthetic', '--seeds', '0',
-                         '--out', out, '--train-args',
+    assert compare.main(['lenet', '--recipe', 'cpu', '--data', 'synthetic',
+                         '--seeds', '0', '--out', out, '--train-args',
                          '--num-examples 256 --num-epochs 2']) == 0
     stdout, err = capsys.readouterr()
     assert err.splitlines()[0] == '[1/1] lenet seed 0, resuming ...'
@@ -223,7 +228,7 @@ def test_debug_shows_the_traceback(tmp_path, capsys):
 def test_command_line_error_exits_2_with_one_line():
     proc = subprocess.run(
         [sys.executable, '-m', 'd2l_cnn.compare', 'lenet', '--recipe', 'x'],
-        capture_output=True, text=True)
+        capture_output=True, text=True, env=subprocess_env())
     assert proc.returncode == 2 and proc.stdout == ''
     assert proc.stderr.startswith("error: argument --recipe: invalid "
                                   "choice: 'x'")
