@@ -1,0 +1,131 @@
+"""The chapter's figures: they draw, show the library's numbers, and are
+used by their notebooks."""
+import json
+import pathlib
+
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+from mxnet import nd
+
+from d2l_cnn import figures, layers
+
+NOTEBOOKS = pathlib.Path(__file__).resolve().parent.parent / 'notebooks'
+
+
+def numbers(fig):
+    """The numbers in the figure's grids, in drawing order."""
+    return [t.get_text() for ax in fig.axes for t in ax.texts
+            if t.get_fontsize() == figures.NUMBER_SIZE]
+
+
+def grid(values):
+    return [figures._number(v) for v in np.asarray(values).ravel()]
+
+
+@pytest.mark.parametrize('name', list(figures.FIGURES))
+def test_figure_draws(name):
+    fig = getattr(figures, name)()
+    assert isinstance(fig, Figure)
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert texts and all(texts)
+    png = fig._repr_png_()  # what Jupyter shows
+    assert png[:8] == b'\x89PNG\r\n\x1a\n' and len(png) > 10000
+
+
+def test_registry_is_the_module_functions():
+    assert [n for n, _ in figures.all_figures()] == list(figures.FIGURES)
+    for name, notebook in figures.FIGURES.items():
+        assert name.endswith('_figure')
+        assert (NOTEBOOKS / (notebook + '.ipynb')).exists(), notebook
+
+
+@pytest.mark.parametrize('name, notebook', sorted(figures.FIGURES.items()))
+def test_figure_is_used_by_its_notebook(name, notebook):
+    nb = json.loads((NOTEBOOKS / (notebook + '.ipynb')).read_text(
+        encoding='utf-8'))
+    code = '\n'.join(''.join(c['source']) for c in nb['cells']
+                     if c['cell_type'] == 'code')
+    assert name + '(' in code, '%s does not call %s' % (notebook, name)
+
+
+# The numbers the book prints for these inputs, independently of the code.
+
+def test_corr2d_figure_numbers():
+    shown = numbers(figures.corr2d_figure())
+    assert shown[:9] == grid(np.arange(9))
+    assert shown[-4:] == ['19', '25', '37', '43']
+
+
+def test_receptive_field_figure_numbers():
+    # Y = [[19, 25], [37, 43]], then a 2x2 kernel of ones: 124
+    assert numbers(figures.receptive_field_figure())[-5:] == [
+        '19', '25', '37', '43', '124']
+
+
+def test_padding_figure_numbers():
+    X = np.arange(9).reshape((3, 3))
+    P = np.pad(X, 1)
+    K = np.array([[0, 1], [2, 3]])
+    Y = np.array([[(P[i:i + 2, j:j + 2] * K).sum() for j in range(4)]
+                  for i in range(4)])
+    shown = numbers(figures.padding_figure())
+    assert shown[:25] == grid(P)
+    assert shown[-16:] == grid(Y)
+
+
+def test_stride_figure_numbers():
+    assert numbers(figures.stride_figure())[-4:] == ['0', '8', '6', '8']
+
+
+def test_multi_in_figure_numbers():
+    assert numbers(figures.multi_in_figure())[-4:] == [
+        '56', '72', '104', '120']
+
+
+def test_conv1x1_figure_numbers():
+    shown = numbers(figures.conv1x1_figure())
+    X = np.array(shown[:27], dtype=float).reshape((3, 3, 3))
+    K = np.array(shown[27:33], dtype=float).reshape((2, 3))
+    Y = np.einsum('oc,chw->ohw', K, X)
+    assert shown[33:] == grid(Y)
+
+
+@pytest.mark.parametrize('mode, expected', [
+    ('max', ['4', '5', '7', '8']), ('avg', ['2', '3', '5', '6'])])
+def test_pooling_figure_numbers(mode, expected):
+    assert numbers(figures.pooling_figure(mode))[-4:] == expected
+
+
+def test_grids_come_from_the_library(monkeypatch):
+    # change the library's functions: the figures change with them
+    corr2d, pool2d = layers.corr2d, layers.pool2d
+    monkeypatch.setattr(layers, 'corr2d', lambda X, K: corr2d(X, K) + 1000)
+    monkeypatch.setattr(layers, 'pool2d',
+                        lambda X, size, mode: pool2d(X, size, mode) - 1000)
+    monkeypatch.setattr(layers, 'corr2d_multi_in_out_1x1',
+                        lambda X, K: nd.zeros((2, 3, 3)) + 7)
+    assert numbers(figures.corr2d_figure())[-1] == '1043'
+    assert numbers(figures.stride_figure())[-1] == '1008'
+    assert numbers(figures.pooling_figure())[-1] == '-992'
+    assert numbers(figures.conv1x1_figure())[-1] == '7'
+    # corr2d_multi_in calls layers.corr2d through the module
+    assert numbers(figures.multi_in_figure())[-1] == '2120'
+
+
+def test_labels_follow_the_font(monkeypatch):
+    monkeypatch.setattr(figures, '_cjk_font', lambda: None)
+    assert figures.language() == 'en'
+    assert figures.label('输入', 'Input') == 'Input'
+    monkeypatch.setattr(figures, '_cjk_font', lambda: '/some/font.ttf')
+    assert figures.language() == 'zh'
+    assert figures.label('输入', 'Input') == '输入'
+
+
+def test_figure_is_tight_enough_to_read():
+    # a projector shows about 1000 pixels across: at 80 dpi no figure
+    # is wider than 15 inches, and the numbers are at least 18 points
+    assert figures.NUMBER_SIZE >= 18 and figures.LABEL_SIZE >= 14
+    for name, func in figures.all_figures():
+        width, _ = func().get_size_inches()
+        assert width <= 15, name
