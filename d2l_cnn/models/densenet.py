@@ -45,14 +45,14 @@ class DenseBlock(nn.HybridBlock):
         return X
 
 
-class BottleneckDenseBlock(DenseBlock):
-    """A dense block of ``bottleneck_block``s (DenseNet-B)."""
+class GeneralDenseBlock(DenseBlock):
+    """A ``DenseBlock`` of any convolution ``block`` (the exercises)."""
 
-    def __init__(self, num_convs, num_channels, **kwargs):
-        super(BottleneckDenseBlock, self).__init__(0, num_channels,
-                                                   **kwargs)
+    def __init__(self, num_convs, num_channels, block=conv_block,
+                 **kwargs):
+        super(GeneralDenseBlock, self).__init__(0, num_channels, **kwargs)
         for _ in range(num_convs):
-            self.net.add(bottleneck_block(num_channels))
+            self.net.add(block(num_channels))
 
 
 def transition_block(num_channels):
@@ -65,15 +65,17 @@ def transition_block(num_channels):
 
 
 def densenet_net(num_convs_in_dense_blocks, growth_rate=32,
-                 num_channels=64, num_classes=10, dense_block=DenseBlock):
+                 num_channels=64, num_classes=10, block=conv_block):
     """Stem, dense blocks with transitions between them, pool, dense."""
     net = nn.HybridSequential()
     net.add(nn.Conv2D(num_channels, kernel_size=7, strides=2, padding=3),
             nn.BatchNorm(), nn.Activation('relu'),
             nn.MaxPool2D(pool_size=3, strides=2, padding=1))
     for i, num_convs in enumerate(num_convs_in_dense_blocks):
-        net.add(dense_block(num_convs, growth_rate))
+        net.add(GeneralDenseBlock(num_convs, growth_rate, block=block))
+        # the dense block's output channels
         num_channels += num_convs * growth_rate
+        # between dense blocks, a transition halves the channels
         if i != len(num_convs_in_dense_blocks) - 1:
             num_channels //= 2
             net.add(transition_block(num_channels))
@@ -109,5 +111,4 @@ def densenet(num_classes=10):
 def densenet121(num_classes=10):
     """DenseNet-121 (DenseNet-BC, k=32; Huang et al., 2017, Table 1)."""
     return densenet_net([6, 12, 24, 16], growth_rate=32, num_channels=64,
-                        num_classes=num_classes,
-                        dense_block=BottleneckDenseBlock)
+                        num_classes=num_classes, block=bottleneck_block)
