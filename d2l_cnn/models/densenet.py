@@ -31,12 +31,11 @@ def bottleneck_block(num_channels):
 class DenseBlock(nn.HybridBlock):
     """``num_convs`` blocks, each one's output joined to its input."""
 
-    def __init__(self, num_convs, num_channels, block=conv_block,
-                 **kwargs):
+    def __init__(self, num_convs, num_channels, **kwargs):
         super(DenseBlock, self).__init__(**kwargs)
         self.net = nn.HybridSequential()
         for _ in range(num_convs):
-            self.net.add(block(num_channels))
+            self.net.add(conv_block(num_channels))
 
     def hybrid_forward(self, F, X):
         for blk in self.net:
@@ -44,6 +43,16 @@ class DenseBlock(nn.HybridBlock):
             # join on the channel dimension: C grows by num_channels
             X = F.concat(X, Y, dim=1)
         return X
+
+
+class GeneralDenseBlock(DenseBlock):
+    """A ``DenseBlock`` of any convolution ``block`` (the exercises)."""
+
+    def __init__(self, num_convs, num_channels, block=conv_block,
+                 **kwargs):
+        super(GeneralDenseBlock, self).__init__(0, num_channels, **kwargs)
+        for _ in range(num_convs):
+            self.net.add(block(num_channels))
 
 
 def transition_block(num_channels):
@@ -63,7 +72,7 @@ def densenet_net(num_convs_in_dense_blocks, growth_rate=32,
             nn.BatchNorm(), nn.Activation('relu'),
             nn.MaxPool2D(pool_size=3, strides=2, padding=1))
     for i, num_convs in enumerate(num_convs_in_dense_blocks):
-        net.add(DenseBlock(num_convs, growth_rate, block=block))
+        net.add(GeneralDenseBlock(num_convs, growth_rate, block=block))
         # the dense block's output channels
         num_channels += num_convs * growth_rate
         # between dense blocks, a transition halves the channels
@@ -83,10 +92,24 @@ def densenet_net(num_convs_in_dense_blocks, growth_rate=32,
                  'cheaper steps an epoch.'))
 def densenet(num_classes=10):
     """DenseNet (Huang et al., 2017), as in d2l-zh 5.12."""
-    # 4 dense blocks of 4 convolutions, growth rate 32: at 96, channels
-    # 64 -> 192 -> 96 -> 224 -> 112 -> 240 -> 120 -> 248
-    return densenet_net([4, 4, 4, 4], growth_rate=32, num_channels=64,
-                        num_classes=num_classes)
+    net = nn.HybridSequential()
+    net.add(nn.Conv2D(64, kernel_size=7, strides=2, padding=3),
+            nn.BatchNorm(), nn.Activation('relu'),
+            nn.MaxPool2D(pool_size=3, strides=2, padding=1))
+    # at 96, channels 64 -> 192 -> 96 -> 224 -> 112 -> 240 -> 120 -> 248
+    num_channels, growth_rate = 64, 32  # the stem's channels
+    num_convs_in_dense_blocks = [4, 4, 4, 4]
+    for i, num_convs in enumerate(num_convs_in_dense_blocks):
+        net.add(DenseBlock(num_convs, growth_rate))
+        # the dense block's output channels
+        num_channels += num_convs * growth_rate
+        # between dense blocks, a transition halves the channels
+        if i != len(num_convs_in_dense_blocks) - 1:
+            num_channels //= 2
+            net.add(transition_block(num_channels))
+    net.add(nn.BatchNorm(), nn.Activation('relu'), nn.GlobalAvgPool2D(),
+            nn.Dense(num_classes))
+    return net
 
 
 @register_model(

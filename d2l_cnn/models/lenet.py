@@ -17,19 +17,39 @@ from ..registry import register_model
                  'epoch; Adam on batches of 32 leaves the plateau within the '
                  'first epoch.'))
 def lenet(num_classes=10, edition=1):
-    """LeNet-5 (LeCun et al., 1998), as in d2l-zh 5.5."""
+    """LeNet-5 (LeCun et al., 1998); ``edition=2``: the second edition's."""
     if edition not in (1, 2):
         raise ValueError('edition must be 1 or 2, not %r' % (edition,))
-    Pool = nn.MaxPool2D if edition == 1 else nn.AvgPool2D
-    padding = 0 if edition == 1 else 2
+    if edition == 2:
+        return lenet2(num_classes)
+    return lenet_v1(num_classes)
+
+
+def lenet_v1(num_classes=10):
+    """LeNet-5 (LeCun et al., 1998), as in d2l-zh 5.5 (first edition)."""
     net = nn.HybridSequential()
-    net.add(nn.Conv2D(channels=6, kernel_size=5, padding=padding,
+    net.add(nn.Conv2D(channels=6, kernel_size=5,
                       activation='sigmoid'),    # (batch, 6, 24, 24)
-            Pool(pool_size=2, strides=2),       # (batch, 6, 12, 12)
+            nn.MaxPool2D(pool_size=2, strides=2),  # (batch, 6, 12, 12)
             nn.Conv2D(channels=16, kernel_size=5,
                       activation='sigmoid'),    # (batch, 16, 8, 8)
-            Pool(pool_size=2, strides=2),       # (batch, 16, 4, 4)
+            nn.MaxPool2D(pool_size=2, strides=2),  # (batch, 16, 4, 4)
             # Dense flattens (batch, channels, height, width) itself
+            nn.Dense(120, activation='sigmoid'),
+            nn.Dense(84, activation='sigmoid'),
+            nn.Dense(num_classes))
+    return net
+
+
+def lenet2(num_classes=10):
+    """The second edition's LeNet: padding 2, then average pooling."""
+    net = nn.HybridSequential()
+    net.add(nn.Conv2D(channels=6, kernel_size=5, padding=2,
+                      activation='sigmoid'),    # (batch, 6, 28, 28)
+            nn.AvgPool2D(pool_size=2, strides=2),  # (batch, 6, 14, 14)
+            nn.Conv2D(channels=16, kernel_size=5,
+                      activation='sigmoid'),    # (batch, 16, 10, 10)
+            nn.AvgPool2D(pool_size=2, strides=2),  # (batch, 16, 5, 5)
             nn.Dense(120, activation='sigmoid'),
             nn.Dense(84, activation='sigmoid'),
             nn.Dense(num_classes))

@@ -11,14 +11,22 @@ from ..registry import register_model
 
 
 def nin_block(num_channels, kernel_size, strides, padding):
-    """A convolution, then two 1x1 convolutions, all with ReLU.
+    """A convolution, then two 1x1 convolutions, all with ReLU."""
+    blk = nn.HybridSequential()
+    blk.add(nn.Conv2D(num_channels, kernel_size, strides, padding,
+                      activation='relu'),
+            nn.Conv2D(num_channels, kernel_size=1, activation='relu'),
+            nn.Conv2D(num_channels, kernel_size=1, activation='relu'))
+    return blk
 
-    ``num_channels`` is one number for all three (the book), or three
-    numbers, one per convolution (the CIFAR-10 NIN of the paper).
+
+def mlpconv(channels, kernel_size, strides, padding):
+    """A NiN block with its own width per convolution, ``(c1, c2, c3)``.
+
+    The paper's name for the layer (Lin et al., 2013); its CIFAR-10
+    network uses different widths in one block.
     """
-    if isinstance(num_channels, int):
-        num_channels = (num_channels,) * 3
-    c1, c2, c3 = num_channels
+    c1, c2, c3 = channels
     blk = nn.HybridSequential()
     blk.add(nn.Conv2D(c1, kernel_size, strides, padding,
                       activation='relu'),
@@ -64,16 +72,16 @@ def nin(num_classes=10):
 def nin_cifar10(num_classes=10):
     """NIN for 32x32 CIFAR-10 (Lin et al., 2013, Section 4.2)."""
     net = nn.HybridSequential()
-    net.add(nin_block((192, 160, 96), kernel_size=5, strides=1,
-                      padding=2),                  # (batch, 96, 32, 32)
+    net.add(mlpconv((192, 160, 96), kernel_size=5, strides=1,
+                    padding=2),                    # (batch, 96, 32, 32)
             nn.MaxPool2D(pool_size=3, strides=2),  # (batch, 96, 15, 15)
             nn.Dropout(0.5),
             nin_block(192, kernel_size=5, strides=1,
                       padding=2),                  # (batch, 192, 15, 15)
             nn.AvgPool2D(pool_size=3, strides=2),  # (batch, 192, 7, 7)
             nn.Dropout(0.5),
-            nin_block((192, 192, num_classes), kernel_size=3, strides=1,
-                      padding=1),                  # (batch, 10, 7, 7)
+            mlpconv((192, 192, num_classes), kernel_size=3, strides=1,
+                    padding=1),                    # (batch, 10, 7, 7)
             nn.GlobalAvgPool2D(),                  # (batch, 10, 1, 1)
             nn.Flatten())
     return net

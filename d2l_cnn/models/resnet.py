@@ -101,9 +101,20 @@ class PreactResidual(nn.HybridBlock):
         return Y + X
 
 
-def resnet_block(num_channels, num_residuals, first_block=False,
-                 block=Residual):
+def resnet_block(num_channels, num_residuals, first_block=False):
     """``num_residuals`` blocks; all but the first stage halve H and W."""
+    blk = nn.HybridSequential()
+    for i in range(num_residuals):
+        if i == 0 and not first_block:
+            blk.add(Residual(num_channels, use_1x1conv=True, strides=2))
+        else:
+            blk.add(Residual(num_channels))
+    return blk
+
+
+def resnet_stage(num_channels, num_residuals, first_block=False,
+                 block=Residual):
+    """``resnet_block`` for any kind of ``block`` (the exercises)."""
     blk = nn.HybridSequential()
     for i in range(num_residuals):
         if i == 0 and not first_block:
@@ -131,7 +142,7 @@ def resnet_net(num_residuals, num_classes=10, block=Residual):
     net = resnet_stem()
     for i, (num_channels, n) in enumerate(zip((64, 128, 256, 512),
                                               num_residuals)):
-        net.add(resnet_block(num_channels, n, first_block=(i == 0),
+        net.add(resnet_stage(num_channels, n, first_block=(i == 0),
                              block=block))
     net.add(nn.GlobalAvgPool2D(), nn.Dense(num_classes))
     return net
@@ -145,7 +156,10 @@ def resnet_net(num_residuals, num_classes=10, block=Residual):
                  'cheaper steps an epoch.'))
 def resnet(num_classes=10):
     """ResNet-18 (He et al., 2016), as in d2l-zh 5.11."""
-    net = resnet_stem()
+    net = nn.HybridSequential()
+    net.add(nn.Conv2D(64, kernel_size=7, strides=2, padding=3),
+            nn.BatchNorm(), nn.Activation('relu'),
+            nn.MaxPool2D(pool_size=3, strides=2, padding=1))
     net.add(resnet_block(64, 2, first_block=True),   # (batch, 64, 56, 56)
             resnet_block(128, 2),                    # (batch, 128, 28, 28)
             resnet_block(256, 2),                    # (batch, 256, 14, 14)
@@ -185,10 +199,10 @@ def resnet50(num_classes=10):
 def preact_resnet18(num_classes=10):
     """Pre-activation ResNet-18 (He et al., 2016b, Identity Mappings)."""
     net = resnet_stem(preact=True)
-    net.add(resnet_block(64, 2, first_block=True, block=PreactResidual),
-            resnet_block(128, 2, block=PreactResidual),
-            resnet_block(256, 2, block=PreactResidual),
-            resnet_block(512, 2, block=PreactResidual))
+    net.add(resnet_stage(64, 2, first_block=True, block=PreactResidual),
+            resnet_stage(128, 2, block=PreactResidual),
+            resnet_stage(256, 2, block=PreactResidual),
+            resnet_stage(512, 2, block=PreactResidual))
     # the last unit ends in an addition: normalise and activate once more
     net.add(nn.BatchNorm(), nn.Activation('relu'),
             nn.GlobalAvgPool2D(), nn.Dense(num_classes))
