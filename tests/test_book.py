@@ -9,6 +9,8 @@ import hashlib
 import inspect
 import os
 import re
+import subprocess
+import sys
 
 import mxnet as mx
 import numpy as np
@@ -21,6 +23,8 @@ import d2l_cnn.data
 import d2l_cnn.train
 from d2l_cnn import book
 from d2l_cnn.errors import UsageError
+
+from conftest import ROOT as ROOT_DIR
 
 d2lzh = pytest.importorskip('d2lzh')
 
@@ -418,3 +422,18 @@ def test_epochs_done_stay_in_last_history_when_training_stops(
                       loss=loss)
     assert [r['epoch'] for r in d2l.last_history()] == [1]
     assert len(capsys.readouterr().out.splitlines()) == 2
+
+
+def test_the_book_names_load_on_use_so_the_command_runs_without_warning():
+    # importing the training module with the package would make
+    # ``python -m d2l_cnn.train`` print runpy's RuntimeWarning
+    code = ('import sys, d2l_cnn as d2l; '
+            'assert "d2l_cnn.train" not in sys.modules; '
+            'assert d2l.train_ch5.__module__ == "d2l_cnn.book"')
+    env = dict(os.environ, PYTHONPATH=ROOT_DIR)
+    subprocess.run([sys.executable, '-c', code], check=True, env=env)
+    proc = subprocess.run(
+        [sys.executable, '-m', 'd2l_cnn.train', '--help'], env=env,
+        capture_output=True, text=True, check=True)
+    assert proc.stderr == ''
+    assert 'usage: python -m d2l_cnn.train' in proc.stdout
