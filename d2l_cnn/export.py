@@ -114,6 +114,11 @@ def load_symbol(path_prefix, ctx=None):
                                          ctx=ctx or mx.cpu())
 
 
+def check_onnx():
+    """Raise ``D2LError`` now if ONNX export cannot work (before training)."""
+    _import_onnx()
+
+
 def _import_onnx():
     """``mxnet.onnx`` after checking that a suitable onnx is installed."""
     try:
