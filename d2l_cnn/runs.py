@@ -383,9 +383,28 @@ def _owner(fd):
     return ''
 
 
+def check_path(path, option='--out'):
+    """Refuse a path MXNet cannot open (it encodes names as UTF-8).
+
+    In a C locale with Python's UTF-8 mode off (``PYTHONUTF8=0``),
+    non-ASCII arguments arrive as surrogate escapes, which MXNet's
+    file functions cannot encode: say so before any work.
+    """
+    try:
+        path.encode('utf-8')
+    except UnicodeEncodeError:
+        raise UsageError('%s %s: this name is not valid in the current '
+                         'locale\'s encoding as MXNet reads it; use a UTF-8 '
+                         'locale (e.g. LC_ALL=C.UTF-8) or an ASCII name'
+                         % (option, path.encode('utf-8', 'replace')
+                            .decode('utf-8'))) from None
+    return path
+
+
 def make_out(out):
     """Create the folder ``out`` (refusing a file) and check it is
     writable."""
+    check_path(out)
     if os.path.exists(out) and not os.path.isdir(out):
         raise UsageError('--out %s is a file, not a folder' % out)
     try:
@@ -532,6 +551,7 @@ def read_run(run_dir):
 
     Keys used: model, num_classes, in_channels, data, resize.
     """
+    check_path(run_dir)
     if not os.path.isdir(run_dir):
         raise UsageError('run folder %s does not exist' % run_dir)
     path = os.path.join(run_dir, 'run.json')
