@@ -165,18 +165,10 @@ def quiet_interrupts():
     while Python imports the package of the module to run): a Ctrl-C
     while MXNet loads then prints ``error: interrupted`` and exits with
     status 130 instead of a traceback. Nothing has been written yet.
-    Also silences runpy's warning that the module to run was imported
-    by the package.
     ``errors.run_command`` hands Ctrl-C back to Python.
     """
     if sys.argv[:1] != ['-m']:
         return
-    # the package imports its modules (d2l_cnn.train, ...) before runpy
-    # runs one of them as __main__: harmless here, as each command's
-    # code lives in functions; without this every command's first line
-    # would be runpy's warning about it
-    warnings.filterwarnings('ignore', category=RuntimeWarning,
-                            message=r"'d2l_cnn\.\w+' found in sys.modules")
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         try:
             signal.signal(signal.SIGINT, _interrupted)
