@@ -21,6 +21,7 @@ keep the cap they read at import, and the wait policy stays MXNet's.
 """
 import ctypes
 import os
+import signal
 import sys
 import warnings
 
@@ -104,14 +105,39 @@ def set_engine_threads(num_threads, mx=None):
     return seen[0] if status == 0 and seen else None
 
 
+def _user_threads():
+    """``OMP_NUM_THREADS`` as a positive int, None if unset or invalid.
+
+    An invalid value (``abc``, empty) is replaced by the physical cores
+    before MXNet loads, with a warning: MXNet 1.9.1 aborts the process
+    on ``abc`` at import (a C++ exception), and libgomp complains about
+    an empty value.
+    """
+    text = os.environ.get('OMP_NUM_THREADS')
+    if text is None:
+        return None
+    try:
+        value = int(text.strip())
+    except ValueError:
+        value = 0
+    if value > 0:
+        return value
+    if 'mxnet' not in sys.modules:
+        del os.environ['OMP_NUM_THREADS']
+    warnings.warn('OMP_NUM_THREADS=%r is not a positive whole number; '
+                  'using %d (the physical cores)'
+                  % (text, physical_cores()), RuntimeWarning, stacklevel=4)
+    return None
+
+
 def set_default_threads():
     """Set OMP_NUM_THREADS to the physical cores unless the user did.
 
     If ``mxnet`` is already loaded, also give its worker thread that
     many threads (``set_engine_threads``); warn once, with the fix, if
-    that fails.
+    that fails. An invalid ``OMP_NUM_THREADS`` counts as unset.
     """
-    user_set = 'OMP_NUM_THREADS' in os.environ
+    user_set = _user_threads() is not None
     if not user_set:
         os.environ['OMP_NUM_THREADS'] = str(physical_cores())
     os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
@@ -124,3 +150,27 @@ def set_default_threads():
                 'with OMP_NUM_THREADS=%d, or import d2l_cnn before mxnet'
                 % (num_threads, num_threads), RuntimeWarning, stacklevel=3)
     return num_threads
+
+
+def _interrupted(signum, frame):
+    sys.stderr.write('error: interrupted\n')
+    sys.stderr.flush()
+    os._exit(130)
+
+
+def quiet_interrupts():
+    """Until a command's ``main`` runs, Ctrl-C exits with one line.
+
+    Only for ``python -m d2l_cnn.COMMAND`` (``sys.argv[0]`` is ``'-m'``
+    while Python imports the package of the module to run): a Ctrl-C
+    while MXNet loads then prints ``error: interrupted`` and exits with
+    status 130 instead of a traceback. Nothing has been written yet.
+    ``errors.run_command`` hands Ctrl-C back to Python.
+    """
+    if sys.argv[:1] != ['-m']:
+        return
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        try:
+            signal.signal(signal.SIGINT, _interrupted)
+        except ValueError:  # not the main thread
+            pass

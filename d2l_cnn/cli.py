@@ -9,15 +9,17 @@ written by ``d2l_cnn.runs``; errors are one line (``d2l_cnn.errors``).
 """
 import argparse
 import math
+import shlex
 import sys
 import textwrap
 
 from .errors import DataError, OneLineParser, UsageError, run_command
-from .export import check_exportable, export_run
+from .export import check_exportable, check_onnx, export_run
 from .launch import skip_exit_barrier
 from .registry import Recipe, get_recipe, list_models
 from .runs import (RECIPE_CHOICES, default_out, last_saved,
                    make_settings, train_run)
+from .train import MAX_SEED
 
 KVSTORES = ('local', 'device', 'dist_sync', 'dist_device_sync')
 EMBEDDED = ('mnist5k', 'synthetic')  # data sets that need no download
@@ -53,6 +55,14 @@ def _non_negative(kind):
         return value
     parse.__name__ = 'non-negative %s' % kind.__name__
     return parse
+
+
+def _seed(text):
+    value = _non_negative(int)(text)
+    if value > MAX_SEED:
+        raise argparse.ArgumentTypeError(
+            'must be at most %d (2**32 - 1), not %s' % (MAX_SEED, text))
+    return value
 
 
 def _recipe_options(p):
@@ -102,7 +112,8 @@ def build_parser():
     p.add_argument('--ctx', default=None,
                    help='cpu, gpu, gpu:0,1 or cpu:0,1 (default: gpu(0) '
                    'if there is one, else cpu)')
-    p.add_argument('--seed', type=_non_negative(int), default=0)
+    p.add_argument('--seed', type=_seed, default=0,
+                   help='0 to 2**32 - 1 (default 0)')
     p.add_argument('--lr-steps', default='',
                    help='epochs after which the lr is multiplied by '
                    '--lr-factor, e.g. 30,60')
@@ -116,7 +127,12 @@ def build_parser():
                    help='folder for metrics, curves, checkpoints and '
                    'parameters (default: a new runs/MODEL[-N])')
     p.add_argument('--resume', action='store_true',
-                   help='continue from the last checkpoint in --out')
+                   help='continue from the last checkpoint in --out, with '
+                   'the settings it was saved with')
+    p.add_argument('--allow-changes', action='store_true',
+                   help='with --resume: accept other settings (and a '
+                   'checkpoint without optimizer state); run.json records '
+                   'from which epoch they apply')
     p.add_argument('--export', nargs='?', const='symbol', default=None,
                    choices=('symbol', 'onnx'),
                    help='after training also write the network as symbol '
@@ -161,15 +177,21 @@ def run(args, state=None):
     """
     state = {} if state is None else state
     s = settings(args)
+    if args.allow_changes and not args.resume:
+        raise UsageError('--allow-changes goes with --resume')
+    # every precondition before the first batch
     if args.export:
         check_exportable(args.model)
+        if args.export == 'onnx':
+            check_onnx()
     out = args.out = args.out or default_out(args.model, args.resume)
     print(s.headline())
     try:
         history = train_run(
             s, out, resume=args.resume, kvstore=args.kvstore,
             hybridize=not args.no_hybridize, amp=args.amp,
-            progress=args.progress, state=state)
+            progress=args.progress, state=state,
+            allow_changes=args.allow_changes)
     except DataError as e:
         if s.data in EMBEDDED:
             raise
@@ -192,13 +214,13 @@ def main(argv=None):
     state = {}
 
     def interrupted():
-        out = args.out or default_out(args.model, True)
-        last = last_saved(out)
+        if args.out is None:  # before a folder was chosen
+            return 'interrupted before training began; nothing was written'
+        last = last_saved(args.out)
         where = ('the last complete epoch is saved in %s' % last if last
                  else 'no epoch had finished, nothing to resume')
-        cmd = ' '.join(['python -m d2l_cnn.train'] +
-                       _resume_args(argv, args.out))
-        return 'interrupted; %s; continue with: %s' % (where, cmd)
+        return 'interrupted; %s; continue with: %s' % (
+            where, continue_command(argv, args.out, bool(last)))
 
     def body():
         run(args, state)
@@ -209,11 +231,22 @@ def main(argv=None):
     return status
 
 
-def _resume_args(argv, out):
+def continue_command(argv, out, resume):
+    """The command that continues (``resume``) or restarts this run.
+
+    Shell-quoted (``shlex.join``); ``--out`` is added when the run chose
+    its own folder; ``--resume`` only when an epoch was saved.
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
-    if out and '--out' not in argv:
+    if '--out' not in argv and not any(a.startswith('--out=')
+                                       for a in argv):
         argv += ['--out', out]
-    return argv if '--resume' in argv else argv + ['--resume']
+    argv = [a for a in argv if a != '--resume']
+    if resume:
+        argv.append('--resume')
+    else:
+        argv = [a for a in argv if a != '--allow-changes']
+    return shlex.join(['python', '-m', 'd2l_cnn.train'] + argv)
 
 
 if __name__ == '__main__':

@@ -32,6 +32,7 @@ same way; what their ``hybrid_forward`` adds itself (``F.concat``, the
 shortcut's addition and ReLU) is read from the block's symbolic graph.
 ``python -m d2l_cnn.cost alexnet --resize 224 --leaves`` prints a table.
 """
+import argparse
 import json
 import sys
 import warnings
@@ -404,17 +405,39 @@ def print_cost_table(net, shape, leaves=False, file=None, ctx=None):
     return table
 
 
+# Bounds of the options: beyond them a tensor passes 2**31 elements
+# (MXNet 1.9.1's pip build stops there) or the walk takes minutes.
+LIMITS = {'resize': 2048, 'channels': 64, 'batch_size': 1024,
+          'num_classes': 100000}
+
+
+def _bounded(name):
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError('%r is not a whole number'
+                                             % text) from None
+        if not 1 <= value <= LIMITS[name]:
+            raise argparse.ArgumentTypeError('must be 1 to %d, not %s'
+                                             % (LIMITS[name], text))
+        return value
+    parse.__name__ = name
+    return parse
+
+
 def build_parser():
     p = OneLineParser(
         prog='python -m d2l_cnn.cost',
         description='Per-layer FLOPs, parameters and memory of a network.')
     p.add_argument('model', help='one of: ' + ', '.join(list_models()))
-    p.add_argument('--resize', type=int, default=None,
+    p.add_argument('--resize', type=_bounded('resize'), default=None,
                    help="input height and width (the book recipe's)")
-    p.add_argument('--channels', type=int, default=None,
+    p.add_argument('--channels', type=_bounded('channels'), default=None,
                    help="input channels (the book recipe's data set's)")
-    p.add_argument('--batch-size', type=int, default=1)
-    p.add_argument('--num-classes', type=int, default=10)
+    p.add_argument('--batch-size', type=_bounded('batch_size'), default=1)
+    p.add_argument('--num-classes', type=_bounded('num_classes'),
+                   default=10)
     p.add_argument('--leaves', action='store_true',
                    help='show the layers inside each row')
     return p

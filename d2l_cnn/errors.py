@@ -6,8 +6,8 @@ another network) raises a subclass of ``D2LError``. Every command's
 ``--debug``) and runs its work through ``run_command``, which prints
 ``error: ...`` without a traceback (``--debug`` shows it) and returns
 the exit status: the error's ``exit_code`` (2 for bad arguments, 1 for
-failures at run time), 1 for MXNet, file and memory errors, 130 after
-Ctrl-C or SIGTERM.
+failures at run time), 1 for MXNet, file, encoding and memory errors
+(and for a bug: ``internal error ...``), 130 after Ctrl-C or SIGTERM.
 """
 import argparse
 import signal
@@ -17,6 +17,7 @@ import traceback
 from mxnet.base import MXNetError
 
 STATUS_INTERRUPTED = 130
+INTERNAL = 1  # a bug of ours (an exception no check anticipated)
 
 
 class D2LError(Exception):
@@ -79,15 +80,21 @@ def run_command(body, debug=False, interrupted=None):
     """
     try:
         previous = signal.signal(signal.SIGTERM, _terminate)
+        # Ctrl-C raises KeyboardInterrupt again (see _threads)
+        previous_int = signal.signal(signal.SIGINT,
+                                     signal.default_int_handler)
     except ValueError:  # not the main thread: leave signals alone
-        previous = None
+        previous = previous_int = None
     try:
         status = body()
         return 0 if status is None else status
     except D2LError as e:
         return _fail(debug, str(e), e.exit_code)
     except KeyboardInterrupt:
-        message = interrupted() if interrupted else 'interrupted'
+        try:
+            message = interrupted() if interrupted else 'interrupted'
+        except (KeyboardInterrupt, D2LError, OSError, ValueError):
+            message = 'interrupted'
         return _fail(debug, message, STATUS_INTERRUPTED)
     except MXNetError as e:
         return _fail(debug, 'MXNet failed: %s' % mxnet_summary(e), 1)
@@ -97,9 +104,17 @@ def run_command(body, debug=False, interrupted=None):
     except MemoryError:
         return _fail(debug, 'out of memory: try a smaller --batch-size '
                      'or --resize', 1)
+    except UnicodeError as e:
+        return _fail(debug, 'cannot encode or decode text (%s); use a '
+                     'UTF-8 locale, e.g. LC_ALL=C.UTF-8' % e, 1)
+    except Exception as e:  # a bug: still one line, --debug tells more
+        return _fail(debug, 'internal error (%s: %s); please report it '
+                     'with the output of --debug'
+                     % (type(e).__name__, str(e)[:200]), INTERNAL)
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+            signal.signal(signal.SIGINT, previous_int)
 
 
 def _fail(debug, message, status):

@@ -32,7 +32,7 @@ from mxnet import gluon, nd
 
 from .errors import D2LError, OneLineParser, UsageError, run_command
 from .registry import get_entry
-from .runs import load_run
+from .runs import RunLock, load_run
 from .train import net_ctx
 
 # The one message for a network that has no symbolic graph.
@@ -91,13 +91,34 @@ def export_symbol(net, path_prefix, input_shape, ctx=None):
     ``net`` must be an initialised (or trained) ``HybridBlock``; it is
     hybridized and run once on zeros of ``input_shape`` (batch, channels,
     height, width). Returns the two file paths. The folder of
-    ``path_prefix`` is created if needed.
+    ``path_prefix`` is created if needed. Both files are written under
+    temporary names and renamed into place: an interrupted export
+    leaves the previous files or the new ones.
     """
     _traced(net, input_shape, ctx)
-    folder = os.path.dirname(os.path.abspath(path_prefix))
-    os.makedirs(folder, exist_ok=True)
-    net.export(path_prefix)
-    return path_prefix + '-symbol.json', path_prefix + '-0000.params'
+    folder = _make_folder(path_prefix)
+    names = ('-symbol.json', '-0000.params')
+    with tempfile.TemporaryDirectory(prefix='.tmp-', dir=folder) as tmp:
+        net.export(os.path.join(tmp, 'net'))
+        for name in names:
+            os.replace(os.path.join(tmp, 'net' + name), path_prefix + name)
+    return tuple(path_prefix + name for name in names)
+
+
+def _make_folder(path):
+    """Create the folder of ``path``; a clear error if it cannot be."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.basename(path) in ('', '.', '..'):
+        raise UsageError('%r names a folder, not a file name prefix'
+                         % path)
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as e:
+        raise D2LError('cannot create the folder %s (%s)'
+                       % (folder, e.strerror or e)) from None
+    if not os.access(folder, os.W_OK):
+        raise D2LError('cannot write to %s (permission denied)' % folder)
+    return folder
 
 
 def load_symbol(path_prefix, ctx=None):
@@ -112,6 +133,11 @@ def load_symbol(path_prefix, ctx=None):
         warnings.simplefilter('ignore')  # "cannot decide type" chatter
         return gluon.SymbolBlock.imports(sym_file, ['data'], params_file,
                                          ctx=ctx or mx.cpu())
+
+
+def check_onnx():
+    """Raise ``D2LError`` now if ONNX export cannot work (before training)."""
+    _import_onnx()
 
 
 def _import_onnx():
@@ -140,17 +166,18 @@ def export_onnx(net, path, input_shape, dynamic_batch=True, ctx=None):
     """
     mx_onnx = _import_onnx()
     shape = _check_shape(input_shape)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    with tempfile.TemporaryDirectory() as tmp:
+    folder = _make_folder(path)
+    with tempfile.TemporaryDirectory(prefix='.tmp-', dir=folder) as tmp:
         sym_file, params_file = export_symbol(
             net, os.path.join(tmp, 'net'), shape, ctx)
         dynamic = dict(dynamic=True, dynamic_input_shapes=[
             (None,) + shape[1:]]) if dynamic_batch else {}
+        onnx_file = os.path.join(tmp, 'net.onnx')
         with warnings.catch_warnings():
             warnings.simplefilter('ignore', DeprecationWarning)  # mapping
             mx_onnx.export_model(sym_file, params_file, [shape],
-                                 [np.float32], path, **dynamic)
+                                 [np.float32], onnx_file, **dynamic)
+        os.replace(onnx_file, path)  # in place at once, or not at all
     return path
 
 
@@ -181,13 +208,20 @@ def export_run(run_dir, prefix='model', symbol=True, onnx=False):
     ``symbol``) and ``PREFIX.onnx`` (with ``onnx``) for the run's input
     size; returns the paths written.
     """
+    if not prefix or os.path.basename(prefix) in ('.', '..') or (
+            os.path.isabs(prefix)):
+        raise UsageError('--prefix %r: give a file name prefix inside the '
+                         'run folder, e.g. model' % prefix)
+    if onnx:
+        _import_onnx()  # before any work
     net, info = load_run(run_dir)
     check_exportable(info['model'])
     shape = (1, info['in_channels'], info['resize'], info['resize'])
     prefix = os.path.join(run_dir, prefix)
-    paths = list(export_symbol(net, prefix, shape)) if symbol else []
-    if onnx:
-        paths.append(export_onnx(net, prefix + '.onnx', shape))
+    with RunLock(run_dir):
+        paths = list(export_symbol(net, prefix, shape)) if symbol else []
+        if onnx:
+            paths.append(export_onnx(net, prefix + '.onnx', shape))
     return paths
 
 

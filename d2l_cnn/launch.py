@@ -97,6 +97,22 @@ def free_port(host=LOOPBACK):
         return s.getsockname()[1]
 
 
+def check_port_free(port, host=LOOPBACK):
+    """``UsageError`` if something listens on ``port`` here already.
+
+    Without this check the scheduler dies with MXNet's traceback.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        # a port left in TIME_WAIT by an earlier job is free to reuse
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as e:
+            raise UsageError('--port %d is taken on %s (%s); choose another '
+                             'or leave --port out to use a free one'
+                             % (port, host, e.strerror or e)) from None
+
+
 def read_hostfile(path):
     """Hosts of ``path``: one per line, blank lines and ``#`` ignored."""
     try:
@@ -203,9 +219,11 @@ def plan(command, num_workers, num_servers, hosts=None, port=None,
         raise UsageError('no worker command: put it after --, e.g. -- '
                          'python -m d2l_cnn.train lenet --kvstore dist_sync')
     python = python or sys.executable
-    port = port or free_port()
-    if not 0 < port < 65536:
+    if port is not None and not 0 < port < 65536:
         raise UsageError('--port must be 1..65535, not %d' % port)
+    if port and not hosts:
+        check_port_free(port)
+    port = port or free_port()
     root = address(hosts[0]) if hosts else LOOPBACK
     common = {'DMLC_PS_ROOT_URI': root, 'DMLC_PS_ROOT_PORT': str(port),
               'DMLC_NUM_SERVER': str(num_servers),

@@ -18,6 +18,7 @@ predictions, the labels and the confusion matrix.
 """
 import collections
 import functools
+import io
 import math
 import os
 import sys
@@ -29,9 +30,10 @@ from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 
 from . import data
+from .checkpoint import atomic_write
 from .errors import D2LError, OneLineParser, UsageError, run_command
 from .registry import get_entry
-from .runs import load_run
+from .runs import RunLock, load_run
 from .train import parse_ctx
 
 Result = collections.namedtuple(
@@ -184,6 +186,9 @@ def predict(run_dir, data_name=None, root=None, num=18, png=None,
         raise UsageError("lang must be 'both' or 'en', not %r" % lang)
     if font is not None and not os.path.isfile(font):
         raise UsageError('font file %s does not exist' % font)
+    if num:
+        png = png or os.path.join(run_dir, 'predictions.png')
+        image_format = _image_format(png)
     net, info = load_run(run_dir, ctx)
     name = data_name or info['data']
     dinfo = data.dataset_info(name)
@@ -194,8 +199,9 @@ def predict(run_dir, data_name=None, root=None, num=18, png=None,
             'channels and %d classes' % (
                 name, dinfo.shape[0], dinfo.num_classes, info['model'],
                 info['in_channels'], info['num_classes']))
+    # the run's seed: the synthetic data set is made from it
     _, test_iter = data.load_data(name, batch_size, resize=info['resize'],
-                                  root=root, ctx=ctx)
+                                  root=root, ctx=ctx, seed=info['seed'])
     if get_entry(info['model']).hybrid:
         net.hybridize()
     predictions, labels = predict_iter(net, test_iter)
@@ -204,7 +210,6 @@ def predict(run_dir, data_name=None, root=None, num=18, png=None,
     accuracy = float(np.mean(predictions == labels))
     note = None
     if num:
-        png = png or os.path.join(run_dir, 'predictions.png')
         chinese = lang == 'both' and (dinfo.text_labels_zh
                                       != dinfo.text_labels)
         if not chinese:
@@ -221,11 +226,17 @@ def predict(run_dir, data_name=None, root=None, num=18, png=None,
                 dinfo.text_labels, dinfo.text_labels_zh, font=font,
                 title='%s on %s: true label (top), prediction (bottom), '
                       'test acc %.3f' % (info['model'], name, accuracy))
-            try:
-                fig.savefig(png, dpi=100)
-            except OSError as e:
-                raise D2LError('cannot write %s: %s'
-                               % (png, e.strerror or e)) from None
+            buf = io.BytesIO()
+            fig.savefig(buf, format=image_format, dpi=100)
+        try:
+            if _same_folder(png, run_dir):
+                with RunLock(run_dir):
+                    atomic_write(png, buf.getvalue())
+            else:
+                atomic_write(png, buf.getvalue())
+        except OSError as e:
+            raise D2LError('cannot write %s: %s'
+                           % (png, e.strerror or e)) from None
     else:
         png = None
     if verbose:
@@ -237,6 +248,21 @@ def predict(run_dir, data_name=None, root=None, num=18, png=None,
         if note:
             print('note: %s' % note, file=sys.stderr)
     return Result(predictions, labels, confusion, accuracy, png, note)
+
+
+def _image_format(path):
+    """The picture format matplotlib writes for ``path`` (its ending)."""
+    ending = os.path.splitext(path)[1][1:].lower()
+    known = Figure().canvas.get_supported_filetypes()
+    if ending not in known:
+        raise UsageError('--png %s: name a picture file ending in one of '
+                         '.%s' % (path, ', .'.join(sorted(known))))
+    return ending
+
+
+def _same_folder(path, folder):
+    return (os.path.realpath(os.path.dirname(os.path.abspath(path)))
+            == os.path.realpath(folder))
 
 
 def build_parser():

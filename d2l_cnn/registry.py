@@ -14,6 +14,7 @@ change are made from them, so a new field is added here and nowhere
 else.
 """
 import dataclasses
+import numbers
 
 import mxnet as mx
 
@@ -178,9 +179,18 @@ def get_model(name, **kwargs):
 
     Layers are named afresh (``conv0``, ``pool0``, ...) as in the book,
     however many networks were built before. ``kwargs`` go to the
-    builder, e.g. ``num_classes``.
+    builder, e.g. ``num_classes`` (a positive whole number: checked
+    here, before MXNet would fail deep inside a layer).
     """
     builder = get_entry(name).builder
+    for key in ('num_classes', 'in_channels'):
+        value = kwargs.get(key)
+        if key in kwargs and (isinstance(value, bool) or not isinstance(
+                value, numbers.Integral) or value < 1):
+            raise UsageError('%s must be a positive whole number, not %r'
+                             % (key, value))
+        if key in kwargs:
+            kwargs[key] = int(value)  # numpy integers too
     with mx.name.NameManager():
         return builder(**kwargs)
 

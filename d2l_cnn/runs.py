@@ -18,6 +18,15 @@ writes one; ``read_run`` / ``load_run`` read it back (for ``predict`` and
     curves.png               train loss, train acc, test acc
     model.params             the final parameters
     checkpoints/epoch-NNNN/  the newest epochs (d2l_cnn.checkpoint)
+    .lock                    while a command writes it (``RunLock``)
+
+A folder is in one of three states (``folder_state``): ``new`` (nothing
+of a run: a plain run may start there), ``epoch`` (a complete epoch is
+saved: ``--resume`` continues it) or ``finished``. Every file is written
+atomically after its epoch's checkpoint, so no kill leaves anything in
+between. ``--resume`` continues from the newest checkpoint that loads
+(a damaged one is skipped, with a note) and only with the settings it
+was saved with, unless ``allow_changes`` (the changes are recorded).
 """
 import csv
 import dataclasses
@@ -26,8 +35,14 @@ import json
 import math
 import os
 import platform
+import socket
 import sys
 import time
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: run folders are not locked
+    fcntl = None
 
 import mxnet as mx
 import numpy as np
@@ -38,7 +53,7 @@ from mxnet.contrib import amp as mx_amp
 from . import __version__, checkpoint, data, summary
 from .errors import D2LError, DataError, UsageError, mxnet_summary
 from .registry import Recipe, get_entry, get_model, get_recipe
-from .train import (make_initializer, make_trainer, parse_ctx,
+from .train import (check_seed, make_initializer, make_trainer, parse_ctx,
                     seed_everything, train_ch5)
 
 RECIPE_CHOICES = ('auto', 'book', 'cpu')
@@ -46,6 +61,11 @@ MAX_RESIZE = 512
 # Say so when a run on the CPU would take longer than this (seconds).
 SLOW_RUN = 20 * 60
 RUN_FILES = ('run.json', 'metrics.json', checkpoint.FOLDER)
+LOCK = '.lock'
+# Settings that --resume must find unchanged (the device and the data
+# folder may change: they do not change what is computed)
+RESUME_KEYS = tuple(f.name for f in Recipe.overridable()) + (
+    'seed', 'num_examples', 'lr_steps', 'lr_factor')
 METRICS = ('epoch', 'loss', 'train_acc', 'test_acc', 'time',
            'examples_per_sec')
 
@@ -255,6 +275,11 @@ def make_settings(model, kind='auto', ctx=None, reason=None, **changes):
                  ctx=contexts[0] if ctx is None else ctx)
     s = s.replace(**{k: v for k, v in changes.items() if v is not None})
     s.dataset  # unknown data set: the list of choices
+    check_seed(s.seed)
+    if s.num_examples is not None and (
+            not isinstance(s.num_examples, int) or s.num_examples < 1):
+        raise UsageError('num_examples must be a positive whole number, '
+                         'not %r' % (s.num_examples,))
     return s
 
 
@@ -290,8 +315,96 @@ def default_out(model, resume):
     raise UsageError('runs/ holds too many runs of %s; give --out' % model)
 
 
-def prepare_out(out, resume):
-    """Check that ``out`` is a writable folder that loses nothing."""
+class RunLock:
+    """Only one command writes a run folder at a time.
+
+    ``with RunLock(out):`` holds ``out/.lock``, an exclusive ``flock``
+    on a file that names its owner (``pid hostname``). The kernel drops
+    the lock when its owner dies, so a lock file left by a killed run is
+    stale: the next command takes it over and says so. A second command
+    while the owner lives fails at once with ``D2LError`` naming it.
+    """
+
+    def __init__(self, out):
+        self.out, self.path, self.fd = out, os.path.join(out, LOCK), None
+
+    def __enter__(self):
+        if fcntl is None:
+            return self
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                owner = _owner(fd)
+                os.close(fd)
+                raise D2LError(
+                    '--out %s is being written by another command (%s); '
+                    'wait for it to end or choose another --out'
+                    % (self.out, owner or 'owner unknown')) from None
+            try:
+                same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
+            except FileNotFoundError:  # its owner just removed it
+                same = False
+            if same:
+                break
+            os.close(fd)
+        stale = _owner(fd)
+        if stale:
+            print('note: took over the lock of %s in %s: that command '
+                  'ended without releasing it (killed?)'
+                  % (stale, self.out), file=sys.stderr)
+        os.ftruncate(fd, 0)
+        os.write(fd, ('%d %s\n' % (os.getpid(), socket.gethostname())
+                      ).encode('utf-8', 'replace'))
+        self.fd = fd
+        return self
+
+    def __exit__(self, *exc):
+        if self.fd is not None:
+            try:
+                os.remove(self.path)  # still ours: we hold the lock
+            except OSError:
+                pass
+            os.close(self.fd)
+            self.fd = None
+        return False
+
+
+def _owner(fd):
+    """'pid N on HOST' from a lock file ('' if empty or unreadable)."""
+    try:
+        os.lseek(fd, 0, os.SEEK_SET)
+        text = os.read(fd, 300).decode('utf-8', 'replace').split()
+    except OSError:
+        return ''
+    if len(text) >= 2 and text[0].isdigit():
+        return 'pid %s on %s' % (text[0], text[1])
+    return ''
+
+
+def check_path(path, option='--out'):
+    """Refuse a path MXNet cannot open (it encodes names as UTF-8).
+
+    In a C locale with Python's UTF-8 mode off (``PYTHONUTF8=0``),
+    non-ASCII arguments arrive as surrogate escapes, which MXNet's
+    file functions cannot encode: say so before any work.
+    """
+    try:
+        path.encode('utf-8')
+    except UnicodeEncodeError:
+        raise UsageError('%s %s: this name is not valid in the current '
+                         'locale\'s encoding as MXNet reads it; use a UTF-8 '
+                         'locale (e.g. LC_ALL=C.UTF-8) or an ASCII name'
+                         % (option, path.encode('utf-8', 'replace')
+                            .decode('utf-8'))) from None
+    return path
+
+
+def make_out(out):
+    """Create the folder ``out`` (refusing a file) and check it is
+    writable."""
+    check_path(out)
     if os.path.exists(out) and not os.path.isdir(out):
         raise UsageError('--out %s is a file, not a folder' % out)
     try:
@@ -301,11 +414,43 @@ def prepare_out(out, resume):
     except OSError as e:
         raise D2LError('cannot write to --out %s (%s)'
                        % (out, e.strerror or e))
-    held = [f for f in RUN_FILES if os.path.exists(os.path.join(out, f))]
-    if held and not resume:
+
+
+def folder_state(out):
+    """'new', 'epoch' (a complete epoch is saved) or 'finished'.
+
+    A folder is new when it holds no run.json, no metrics and no
+    complete checkpoint (an empty ``checkpoints/`` left by a run
+    stopped during its first checkpoint is new).
+    """
+    if not os.path.isdir(out):
+        return 'new'
+    if is_finished(out):
+        return 'finished'
+    held = [f for f in ('run.json', 'metrics.json')
+            if os.path.exists(os.path.join(out, f))]
+    if held or checkpoint.latest(out):
+        return 'epoch'
+    return 'new'
+
+
+def prepare_out(out, resume):
+    """Check that ``out`` is a writable folder that loses nothing.
+
+    Without ``resume`` it must be new; with it, it must hold an epoch.
+    """
+    make_out(out)
+    state = folder_state(out)
+    if state != 'new' and not resume:
+        held = [f for f in RUN_FILES
+                if os.path.exists(os.path.join(out, f))]
         raise UsageError('--out %s already holds a run (%s); continue it '
                          'with --resume or choose another --out'
                          % (out, ', '.join(held)))
+    if resume and not checkpoint.latest(out):
+        raise UsageError('--resume: no checkpoint in %s (no epoch was '
+                         'saved); start a run there without --resume'
+                         % out)
 
 
 def last_saved(out):
@@ -406,6 +551,7 @@ def read_run(run_dir):
 
     Keys used: model, num_classes, in_channels, data, resize.
     """
+    check_path(run_dir)
     if not os.path.isdir(run_dir):
         raise UsageError('run folder %s does not exist' % run_dir)
     path = os.path.join(run_dir, 'run.json')
@@ -414,16 +560,30 @@ def read_run(run_dir):
         raise DataError('%s does not describe a training run (no "model")'
                         % path)
     try:
+        if not isinstance(info['model'], str) or not isinstance(
+                info.get('data', ''), str):
+            raise UsageError('"model" and "data" must be names')
         book = get_recipe(info['model'])
         info.setdefault('data', book.data)
         info.setdefault('resize', book.resize)
         dinfo = data.dataset_info(info['data'])
     except UsageError as e:
-        raise DataError('run.json: %s' % e) from None
+        raise DataError('%s: %s' % (path, e)) from None
     info.setdefault('in_channels', dinfo.shape[0])
     info.setdefault('num_classes', dinfo.num_classes)
+    info.setdefault('seed', 0)
     if info['resize'] is None:
         info['resize'] = dinfo.shape[1]
+    for key, low, high in (('in_channels', 1, 64), ('num_classes', 1,
+                                                    100000),
+                           ('resize', 1, MAX_RESIZE),
+                           ('seed', 0, 2 ** 32 - 1)):
+        value = info[key]
+        if (isinstance(value, bool) or not isinstance(value, int)
+                or not low <= value <= high):
+            raise DataError('%s: "%s" must be a whole number from %d to '
+                            '%d, not %r (was it edited?)'
+                            % (path, key, low, high, value))
     return info
 
 
@@ -501,33 +661,119 @@ def _materialise(net, train_iter, ctx):
         return
 
 
+def _changes(saved, now):
+    """``{name: [saved value, this run's]}`` for every differing setting."""
+    saved = saved if isinstance(saved, dict) else {}
+    return {k: [saved.get(k), now[k]] for k in RESUME_KEYS
+            if saved.get(k) != now[k]}
+
+
+def _describe_changes(changed):
+    return ', '.join('%s %s -> %s' % (k, json.dumps(old), json.dumps(new))
+                     for k, (old, new) in changed.items())
+
+
+def resume_checkpoint(out, net, trainer, expect, now, allow_changes=False):
+    """Load the newest checkpoint of ``out`` that loads; ``(meta, changes)``.
+
+    Damaged checkpoints (unreadable files, wrong types, no
+    ``trainer.states``) are skipped with a note. The settings ``now``
+    must equal those the checkpoint was saved with, unless
+    ``allow_changes``; then a missing ``trainer.states`` is accepted too
+    (the optimizer's momentum restarts, said in a note).
+    """
+    folders = checkpoint.candidates(out)
+    if not folders:
+        raise UsageError('--resume: no checkpoint in %s (no epoch was '
+                         'saved); start a run there without --resume'
+                         % out)
+    skipped = []
+    for folder in folders:
+        missing = (trainer is not None and not os.path.isfile(
+            os.path.join(folder, 'trainer.states')))
+        try:
+            meta = checkpoint.load(folder, net, trainer, expect,
+                                   need_states=not allow_changes)
+        except checkpoint.DamagedCheckpoint as e:
+            skipped.append(str(e))
+            print('note: %s: skipped' % e, file=sys.stderr)
+            continue
+        changed = _changes(meta.get('settings'), now)
+        if changed and not allow_changes:
+            raise UsageError(
+                '--resume: %s was saved with other settings (%s); resume '
+                'with the same options, or add --allow-changes to change '
+                'them (recorded in run.json)'
+                % (folder, _describe_changes(changed)))
+        if changed:
+            print('note: resuming with changed settings: %s'
+                  % _describe_changes(changed), file=sys.stderr)
+        if missing:
+            print('note: %s has no trainer.states: the optimizer starts '
+                  'afresh (momentum restarts)' % folder, file=sys.stderr)
+        if folder != folders[0]:
+            print('note: resuming from the older checkpoint %s'
+                  % folder, file=sys.stderr)
+        return folder, meta, changed
+    raise D2LError('--resume: no checkpoint in %s can be loaded (%s); '
+                   'move the checkpoints folder away to start afresh, or '
+                   'choose another --out' % (out, '; '.join(skipped)))
+
+
+def _segments(segments, num_epochs):
+    """run.json's settings per epoch: ``[{epochs: [first, last], ...}]``."""
+    rows = []
+    for i, seg in enumerate(segments):
+        end = (segments[i + 1]['from_epoch'] - 1 if i + 1 < len(segments)
+               else num_epochs)
+        rows.append(dict({k: v for k, v in seg.items()
+                          if k != 'from_epoch'},
+                         epochs=[seg['from_epoch'], end]))
+    return rows
+
+
 def train_run(s, out, resume=False, kvstore=None, hybridize=True,
-              amp=False, progress=None, state=None, command=None):
+              amp=False, progress=None, state=None, command=None,
+              allow_changes=False):
     """Train as the settings ``s`` say into the folder ``out``.
 
     Writes metrics, curves and a checkpoint after every epoch, and
     ``model.params`` and ``run.json`` at the end; ``resume`` continues
-    from the newest checkpoint in ``out``. ``kvstore`` names how
-    gradients are combined (``dist_sync``: one process of a launch job;
-    only rank 0 writes). ``state`` (a dict) receives the kvstore, so a
-    failing ``dist_sync`` worker can leave without waiting for the
-    others. Returns the history (one dict per epoch).
+    from the newest checkpoint in ``out`` that loads, with the same
+    settings unless ``allow_changes``. The folder is locked meanwhile
+    (``RunLock``). ``kvstore`` names how gradients are combined
+    (``dist_sync``: one process of a launch job; only rank 0 writes).
+    ``state`` (a dict) receives the kvstore, so a failing ``dist_sync``
+    worker can leave without waiting for the others. Returns the
+    history (one dict per epoch).
     """
     state = {} if state is None else state
     ctx = s.contexts
     check_resize(s)
-    kv, rank, num_workers = None, 0, 1
+    if amp and ctx[0].device_type != 'gpu':
+        raise UsageError('--amp trains in float16 and needs a GPU '
+                         '(--ctx gpu)')
+    kv, rank = None, 0
     if kvstore:
         kv = state['kv'] = mx.kv.create(kvstore)
-        rank, num_workers = kv.rank, kv.num_workers
+        rank = kv.rank
     state['rank'] = rank
-    distributed = kv is not None and 'dist' in kv.type
-    if rank == 0:
+    if rank != 0:  # only rank 0 writes the folder
+        return _train(s, out, resume, kv, hybridize, amp, progress,
+                      command, allow_changes)
+    make_out(out)
+    with RunLock(out):
         prepare_out(out, resume)
+        return _train(s, out, resume, kv, hybridize, amp, progress,
+                      command, allow_changes)
+
+
+def _train(s, out, resume, kv, hybridize, amp, progress, command,
+           allow_changes):
+    ctx = s.contexts
+    rank, num_workers = (kv.rank, kv.num_workers) if kv else (0, 1)
+    distributed = kv is not None and 'dist' in kv.type
     if amp:
-        if ctx[0].device_type != 'gpu':
-            raise UsageError('--amp trains in float16 and needs a GPU '
-                             '(--ctx gpu)')
         mx_amp.init()  # before the network is built
     seed_everything(s.seed)
     train_iter, test_iter = s.load_data(ctx[0])
@@ -542,21 +788,32 @@ def train_run(s, out, resume=False, kvstore=None, hybridize=True,
         mx_amp.init_trainer(trainer)
     expect = {'model': s.model, 'num_classes': s.num_classes,
               'in_channels': s.in_channels}
+    now = {k: v for k, v in s.asdict().items() if k in RESUME_KEYS}
     history, start_epoch = [], 0
+    segments = [{'from_epoch': 1, 'settings': now}]
     if resume:
-        folder = checkpoint.latest(out)
-        if folder is None:
-            raise UsageError('--resume: no checkpoint in %s; start a run '
-                             'there without --resume' % out)
         # shapes are deferred until the first batch: run one to fix them
         _materialise(net, train_iter, ctx)
-        meta = checkpoint.load(folder, net,
-                               None if distributed else trainer, expect)
+        # dist_sync keeps the optimizer state on the servers: only the
+        # parameters were saved (momentum restarts after --resume)
+        folder, meta, changed = resume_checkpoint(
+            out, net, None if distributed else trainer, expect, now,
+            allow_changes)
         history, start_epoch = meta['history'], meta['epoch']
+        saved = meta.get('segments')
+        if not isinstance(saved, list) or not saved:
+            saved = [{'from_epoch': 1, 'settings': meta.get('settings')}]
+        segments = [seg for seg in saved if isinstance(seg, dict) and
+                    seg.get('from_epoch', 0) <= start_epoch]
+        if changed:
+            segments.append({'from_epoch': start_epoch + 1,
+                             'settings': now, 'changed': changed,
+                             'by': '--allow-changes'})
         print('resuming from epoch %d (%s)' % (start_epoch, folder))
     run_info = dict(expect, data=s.data, resize=s.resize,
                     recipe=s.asdict(), seed=s.seed,
-                    ctx=[str(c) for c in ctx], kvstore=kvstore,
+                    ctx=[str(c) for c in ctx],
+                    kvstore=kv.type if kv else None,
                     num_workers=num_workers, versions=versions(),
                     command=list(sys.argv if command is None else command),
                     started=time.strftime('%Y-%m-%d %H:%M:%S'))
@@ -566,11 +823,10 @@ def train_run(s, out, resume=False, kvstore=None, hybridize=True,
         history.append(record)
         if rank != 0:
             return
-        # dist_sync keeps the optimizer state on the servers: only the
-        # parameters can be saved (momentum restarts after --resume)
         checkpoint.save(out, record['epoch'], net,
                         None if distributed else trainer,
-                        dict(expect, history=history, seed=s.seed))
+                        dict(expect, history=history, seed=s.seed,
+                             settings=now, segments=segments))
         write_metrics(out, history)
 
     print('%s on %s: lr %g, batch size %d, resize %d, %d epochs, %s'
@@ -580,17 +836,17 @@ def train_run(s, out, resume=False, kvstore=None, hybridize=True,
               s.batch_size, trainer, ctx, s.num_epochs,
               callbacks=[save_epoch], start_epoch=start_epoch,
               verbose=rank == 0, seed=s.seed, progress=progress,
-              batch_scale=num_workers, amp=amp,
+              batch_scale=num_workers, amp=amp, fixed_batch=distributed,
               batch_callbacks=[SlowRunNote(ctx, len(train_iter),
                                            s.num_epochs, start_epoch,
                                            s.model)])
     if rank == 0:
-        net.save_parameters(os.path.join(out, '.tmp-model.params'))
-        os.replace(os.path.join(out, '.tmp-model.params'),
-                   os.path.join(out, 'model.params'))
+        checkpoint.atomic_save(net, os.path.join(out, 'model.params'))
         run_info.update(elapsed=time.time() - started,
                         finished=time.strftime('%Y-%m-%d %H:%M:%S'),
-                        final=history[-1] if history else None)
+                        final=history[-1] if history else None,
+                        settings_per_epoch=_segments(
+                            segments, len(history)))
         checkpoint.atomic_write(os.path.join(out, 'run.json'),
                                 json.dumps(run_info, indent=1))
     return history

@@ -20,6 +20,7 @@ The command line trains any registered network (``d2l_cnn.cli``)::
 import collections
 import contextlib
 import math
+import os
 import random
 import sys
 import time
@@ -37,6 +38,8 @@ from .errors import DivergenceError, UsageError
 # bound MXNet's asynchronous engine would accept a whole epoch of
 # batches (and their memory) before computing the first one.
 MAX_BATCHES_IN_FLIGHT = 2
+# Seeds numpy accepts: 0 <= seed < 2**32.
+MAX_SEED = 2 ** 32 - 1
 
 
 def try_gpu():
@@ -63,7 +66,9 @@ def parse_ctx(text):
 
     ``None`` means ``[try_gpu()]``; a context (or a list of them) is
     returned as a list. Raises ``UsageError`` for anything else, and for
-    GPUs this machine does not have.
+    devices this machine does not have: GPUs MXNet does not see, and CPU
+    numbers from ``cpu_limit()`` on (checked before anything is
+    allocated).
     """
     if text is None:
         return [try_gpu()]
@@ -84,6 +89,11 @@ def parse_ctx(text):
         raise UsageError('--ctx %r: device numbers must be distinct and '
                          '0 or more' % text)
     if kind == 'cpu':
+        limit = cpu_limit()
+        if max(ids) >= limit:
+            raise UsageError('--ctx %s: CPU devices are numbered 0 to %d '
+                             'here (one per usable core, at least 2)'
+                             % (text, limit - 1))
         return [mx.cpu(i) for i in ids]
     n = num_gpus()
     if n == 0:
@@ -94,6 +104,30 @@ def parse_ctx(text):
         raise UsageError('--ctx %s: this machine has %d GPU(s), numbered '
                          '0 to %d' % (text, n, n - 1))
     return [mx.gpu(i) for i in ids]
+
+
+def cpu_limit():
+    """How many CPU devices ``--ctx cpu:0,1,...`` may name.
+
+    MXNet's ``cpu(i)`` are labels of the same memory: any number works,
+    but Gluon builds lists as long as the largest number. We allow one
+    per core this process may use, and at least 2 (``cpu:0,1`` is how
+    the multi-device code is tested on any machine).
+    """
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return max(2, cores)
+
+
+def check_seed(seed):
+    """``seed`` as an int if numpy and MXNet accept it (0 to 2**32 - 1)."""
+    if (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))
+            or not 0 <= seed <= MAX_SEED):
+        raise UsageError('seed must be a whole number from 0 to %d, not %r'
+                         % (MAX_SEED, seed))
+    return int(seed)
 
 
 def net_ctx(net):
@@ -108,6 +142,7 @@ def net_ctx(net):
 
 def seed_everything(seed):
     """One seed for MXNet, numpy and Python: a CPU run repeats exactly."""
+    seed = check_seed(seed)
     mx.random.seed(seed)
     np.random.seed(seed)
     random.seed(seed)
@@ -178,7 +213,12 @@ def _as_list(ctx):
 
 
 def _split(X, y, ctx):
-    """Split a batch over the devices; one device: move it there."""
+    """Split a batch over the devices; one device: move it there.
+
+    A batch smaller than the number of devices (a last batch of one
+    example) goes to as many devices as it has examples.
+    """
+    ctx = ctx[:max(1, min(len(ctx), X.shape[0]))]
     if len(ctx) == 1:
         return [X.as_in_context(ctx[0])], [y.as_in_context(ctx[0])]
     return (gluon.utils.split_and_load(X, ctx, even_split=False),
@@ -215,7 +255,7 @@ def _describe(ctx):
 def train_ch5(net, train_iter, test_iter, batch_size, trainer, ctx,
               num_epochs, loss=None, callbacks=(), verbose=True,
               start_epoch=0, seed=None, progress=None, batch_scale=1,
-              batch_callbacks=(), amp=False):
+              batch_callbacks=(), amp=False, fixed_batch=False):
     """Train ``net`` and evaluate it after every epoch, as d2l-zh 5.5.
 
     Prints ``training on cpu(0)`` and, per epoch, the book's line with
@@ -235,6 +275,13 @@ def train_ch5(net, train_iter, test_iter, batch_size, trainer, ctx,
     every batch is queued (it must not read device values). ``amp=True``
     scales the loss for float16 training after ``mxnet.contrib.amp``'s
     ``init()`` and ``init_trainer(trainer)`` (GPU only; untested here).
+
+    ``fixed_batch=True`` steps with ``batch_size`` every time, as
+    ``dist_sync`` requires (the servers' optimizer keeps the scale of
+    the first step): a smaller last batch of ``b`` examples has its loss
+    multiplied by ``batch_size / b``, so its step is still the mean
+    gradient over the examples it holds. All workers' shards have the
+    same size, so their last batches have the same ``b``.
     """
     ctx = _as_list(ctx)
     loss = loss or gloss.SoftmaxCrossEntropyLoss()
@@ -252,7 +299,8 @@ def train_ch5(net, train_iter, test_iter, batch_size, trainer, ctx,
         start = time.time()
         train_l_sum, train_acc_sum, n = _train_epoch(
             net, train_iter, trainer, ctx, loss, epoch, progress,
-            batch_scale, batch_callbacks, amp)
+            batch_scale, batch_callbacks, amp,
+            batch_size if fixed_batch else None)
         if test_iter is None:
             test_acc = float('nan')
         else:
@@ -279,8 +327,12 @@ def seed_epoch(seed, epoch):
 
 
 def _train_epoch(net, train_iter, trainer, ctx, loss, epoch, progress,
-                 batch_scale, batch_callbacks, amp=False):
-    """One pass over ``train_iter``; returns host floats (l, hits, n)."""
+                 batch_scale, batch_callbacks, amp=False, fixed_batch=None):
+    """One pass over ``train_iter``; returns host floats (l, hits, n).
+
+    ``fixed_batch``: step with this batch size always, rescaling the
+    loss of a smaller batch (see ``train_ch5``).
+    """
     train_l_sum = [nd.zeros((1,), ctx=c) for c in ctx]
     train_acc_sum = [nd.zeros((1,), ctx=c) for c in ctx]
     in_flight = collections.deque()
@@ -289,18 +341,24 @@ def _train_epoch(net, train_iter, trainer, ctx, loss, epoch, progress,
     with bar:
         for i, (X, y) in enumerate(train_iter):
             Xs, ys = _split(X, y, ctx)
+            step = X.shape[0]
             with autograd.record():
                 y_hats = [net(Xi) for Xi in Xs]
                 ls = [loss(y_hat, yi) for y_hat, yi in zip(y_hats, ys)]
+                grads = ls
+                if fixed_batch and step != fixed_batch:
+                    # the mean over this batch, stepped as a full one
+                    grads = [l * (fixed_batch / step) for l in ls]
+                    step = fixed_batch
             if amp:
-                with mx_amp.scale_loss(ls, trainer) as scaled:
+                with mx_amp.scale_loss(grads, trainer) as scaled:
                     autograd.backward(scaled)
             else:
-                for l in ls:
-                    l.backward()
-            trainer.step(X.shape[0] * batch_scale)
+                for g in grads:
+                    g.backward()
+            trainer.step(step * batch_scale)
             batch_l = [l.sum() for l in ls]
-            for j, (y_hat, yi) in enumerate(zip(y_hats, ys)):
+            for j, (y_hat, yi) in enumerate(zip(y_hats, ys)):  # devices
                 train_l_sum[j] += batch_l[j]
                 train_acc_sum[j] += (y_hat.argmax(axis=1) ==
                                      yi.astype('float32')).sum()

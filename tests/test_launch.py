@@ -103,6 +103,59 @@ WORKER = textwrap.dedent('''
 
 TIMEOUT = 90  # seconds for a whole MXNet job, however loaded the machine
 
+# d2l_cnn's own loop under dist_sync: 31 examples over 2 workers (one
+# left over: uneven shards of 15), batch 4 (a last batch of 3)
+UNEVEN = textwrap.dedent('''
+    import os
+    import sys
+
+    import numpy as np
+    import mxnet as mx
+    from mxnet import gluon, nd
+    from mxnet.gluon import nn
+
+    from d2l_cnn.data import ArrayDataIter
+    from d2l_cnn.train import train_ch5
+
+    N, B = 31, 4
+
+
+    def make_net():
+        net = nn.HybridSequential()
+        net.add(nn.Conv2D(3, kernel_size=3, in_channels=1),
+                nn.Activation('relu'), nn.Flatten(),
+                nn.Dense(4, in_units=3 * 6 * 6))
+        net.initialize()
+        rng = np.random.RandomState(42)
+        for _, p in sorted(net.collect_params().items()):
+            p.set_data(nd.array(rng.normal(0, 0.3, p.shape)))
+        return net
+
+
+    def data():
+        rng = np.random.RandomState(0)
+        X = rng.randint(0, 256, (N, 1, 8, 8)).astype(np.uint8)
+        return X, rng.randint(0, 4, N)
+
+
+    def trainer(net, kv):
+        return gluon.Trainer(net.collect_params(), 'sgd',
+                             {'learning_rate': 0.5, 'momentum': 0.9,
+                              'wd': 1e-3}, kvstore=kv)
+
+
+    if __name__ == '__main__':
+        kv = mx.kv.create('dist_sync')
+        it = ArrayDataIter(*data(), B, shuffle=True, seed=5).shard(
+            kv.num_workers, kv.rank)
+        net = make_net()
+        train_ch5(net, it, None, B, trainer(net, kv), mx.cpu(), 2,
+                  verbose=False, seed=5, batch_scale=kv.num_workers,
+                  fixed_batch=True)
+        net.save_parameters(os.path.join(sys.argv[1],
+                                         'worker%d.params' % kv.rank))
+''')
+
 
 @pytest.fixture
 def worker(tmp_path):
@@ -164,6 +217,49 @@ def test_dist_sync_equals_one_process(tmp_path, worker):
     assert sorted(s.split('] ')[0] for s in lines if s.endswith('saved')) \
         == ['[worker 0', '[worker 1']
     _check_same_training(tmp_path, worker)
+
+
+def test_uneven_shards_and_a_partial_last_batch(tmp_path):
+    # train_ch5 under dist_sync equals one process on the combined
+    # batches, although the shards (15 of 31 examples) do not divide by
+    # the batch size (4): the last step of each epoch holds 2 x 3
+    path = tmp_path / 'uneven.py'
+    path.write_text(UNEVEN)
+    jobs, _ = L.plan([PY, str(path), str(tmp_path)], 2, 1,
+                     extra_env=_extra_env())
+    err = io.StringIO()
+    status = L.Launcher(jobs, str(tmp_path), grace=10, stdout=io.StringIO(),
+                        stderr=err).run(timeout=TIMEOUT)
+    assert status == 0, err.getvalue()
+    spec = importlib.util.spec_from_file_location('uneven', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    from mxnet import autograd, gluon
+    X, y = module.data()
+    full = d2l_cnn.data.ArrayDataIter(X, y, module.B, shuffle=True, seed=5)
+    parts = [full.shard(2, r) for r in range(2)]
+    net = module.make_net()
+    trainer = module.trainer(net, 'device')
+    loss = gluon.loss.SoftmaxCrossEntropyLoss()
+    for epoch in range(2):
+        for part in parts:
+            part.set_epoch(epoch)
+        for (X0, y0), (X1, y1) in zip(*parts):
+            Xb, yb = nd.concat(X0, X1, dim=0), nd.concat(y0, y1, dim=0)
+            assert X0.shape[0] == X1.shape[0]
+            with autograd.record():
+                l = loss(net(Xb), yb)
+            l.backward()
+            trainer.step(Xb.shape[0])
+        assert X0.shape[0] == 3  # the partial last batch
+    w0 = nd.load(str(tmp_path / 'worker0.params'))
+    w1 = nd.load(str(tmp_path / 'worker1.params'))
+    ref = {k: v.data().asnumpy()
+           for k, v in net._collect_params_with_prefix().items()}
+    for key in ref:
+        np.testing.assert_array_equal(w0[key].asnumpy(), w1[key].asnumpy())
+        np.testing.assert_allclose(w0[key].asnumpy(), ref[key], rtol=1e-4,
+                                   atol=1e-5)
 
 
 def test_cli_over_ssh_two_servers(tmp_path, worker):
@@ -413,7 +509,9 @@ def test_train_cli_under_the_launcher(tmp_path):
         [PY, '-m', 'd2l_cnn.launch', '-n', '2', '-s', '1', '--timeout',
          str(TIMEOUT), '--', PY, '-m', 'd2l_cnn.train', 'lenet', '--data',
          'mnist5k', '--kvstore', 'dist_sync', '--num-epochs', '1',
-         '--num-examples', '1024', '--out', str(out)], env=_env(),
+         # shards of 500 (one example left over), batch 32: a last
+         # batch of 20 on each worker
+         '--num-examples', '1001', '--out', str(out)], env=_env(),
         cwd=str(tmp_path), capture_output=True, text=True,
         timeout=TIMEOUT + 30)
     assert r.returncode == 0, r.stderr

@@ -20,7 +20,7 @@ def test_ci_installs_as_the_readme_says_and_runs_its_test_command():
     assert pip in CI
     assert 'python3 -m venv .venv' in install and 'python3 -m venv' in CI
     assert test.strip() in CI
-    assert 'python -m d2l_cnn.train batchnorm --data mnist5k' in install
+    assert 'python -m d2l_cnn.train nin --data mnist5k' in install
 
 
 def test_every_registered_network_is_in_the_readme_table():

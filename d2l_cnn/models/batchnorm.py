@@ -79,10 +79,13 @@ class BatchNorm(nn.Block):
 
 @register_model(
     section='5.10', resize=28, lr=1.0, batch_size=256,
-    cpu=dict(num_epochs=10,
-             why='Batch normalization lets the book\'s recipe learn on the '
-                 'digits as it is; only more epochs, as 4,000 digits give 16 '
-                 'steps an epoch.'))
+    cpu=dict(batch_size=64, num_epochs=8, optimizer='momentum', lr=0.1,
+             lr_schedule='cosine', warmup_epochs=1.0,
+             why='Batch normalization makes large steps safe, so only the '
+                 'noise of a small data set is left to tame: momentum SGD at '
+                 '0.1 with a one-epoch warm-up and a cosine decay gives '
+                 'steadier runs from seed to seed than plain SGD at 1.0, and '
+                 'lets the moving averages settle before the end.'))
 def batchnorm(num_classes=10):
     """LeNet with batch normalization (Ioffe & Szegedy, 2015), 5.10."""
     net = nn.HybridSequential()
@@ -106,10 +109,12 @@ def batchnorm(num_classes=10):
 
 @register_model(
     section='5.10', resize=28, lr=1.0, batch_size=256, hybrid=False,
-    cpu=dict(num_epochs=10,
-             why='Batch normalization lets the book\'s recipe learn on the '
-                 'digits as it is; only more epochs, as 4,000 digits give 16 '
-                 'steps an epoch.'))
+    cpu=dict(batch_size=64, num_epochs=8, optimizer='momentum', lr=0.1,
+             lr_schedule='cosine', warmup_epochs=1.0,
+             why='The same recipe as the concise LeNet-BN: batch '
+                 'normalization makes large steps safe, and momentum SGD with '
+                 'a warm-up and a cosine decay gives steady runs on the small '
+                 'data set.'))
 def batchnorm_scratch(num_classes=10):
     """LeNet with the from-scratch ``BatchNorm`` of d2l-zh 5.10."""
     net = nn.Sequential()
