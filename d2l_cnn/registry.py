@@ -53,8 +53,8 @@ class Recipe:
                               'over the run', choices=LR_SCHEDULES)
     warmup_epochs: float = _field(0.0, 'epochs of linear warm-up from lr 0',
                                   non_negative=True)
-    init: str = _field('xavier', 'initializer: xavier (the book) or '
-                       'another MXNet initializer name')
+    init: str = _field('xavier', 'initializer: xavier (the book), he '
+                       '(He et al., 2015) or another MXNet initializer name')
     why: str = _field('', 'why this recipe differs from the book\'s',
                       fixed=True)
 

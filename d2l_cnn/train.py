@@ -148,13 +148,26 @@ def seed_everything(seed):
     random.seed(seed)
 
 
+# Initializers known by a short name besides MXNet's own ('xavier', ...).
+# 'he': He et al. (2015), Delving deep into rectifiers: Gaussian weights
+# with variance 2 / fan_in, which keeps the scale of ReLU activations
+# from layer to layer (Xavier keeps 1 / fan_avg).
+INITIALIZERS = {
+    'he': lambda: mx.init.Xavier(rnd_type='gaussian', factor_type='in',
+                                 magnitude=2),
+}
+
+
 def make_initializer(recipe):
-    """The MXNet initializer named by ``recipe.init`` ('xavier', ...)."""
+    """The MXNet initializer named by ``recipe.init`` ('xavier', 'he'...)."""
+    if recipe.init in INITIALIZERS:
+        return INITIALIZERS[recipe.init]()
     try:
         return mx.init.create(recipe.init)
     except (AssertionError, ValueError, TypeError):
         raise UsageError('init %r is not an MXNet initializer (e.g. '
-                         'xavier, msraprelu, normal)' % recipe.init) from None
+                         'xavier, he, msraprelu, normal)'
+                         % recipe.init) from None
 
 
 def make_trainer(net, recipe, batches_per_epoch, kvstore=None,

@@ -152,6 +152,11 @@ def test_initializer_by_name():
                 ).__name__ == 'MSRAPrelu'
     with pytest.raises(UsageError, match="init 'nope'"):
         train.make_initializer(Recipe(init='nope'))
+    # 'he': Gaussian weights of variance 2 / fan_in (He et al., 2015)
+    W = mx.nd.zeros((256, 512))
+    he = train.make_initializer(Recipe(init='he'))
+    he(mx.init.InitDesc('w_weight'), W)
+    assert abs(W.asnumpy().var() * 512 / 2 - 1) < 0.05
 
 
 def test_parse_ctx_one_grammar():
