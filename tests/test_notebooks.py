@@ -32,11 +32,12 @@ import mxnet as mx
 import nbformat
 import numpy as np
 import pytest
+from matplotlib.figure import Figure
 from pyflakes import api as flakes_api
 from pyflakes import messages as flakes_messages
 
 import d2l_cnn
-from d2l_cnn import UsageError, data, notebook, registry, summary
+from d2l_cnn import UsageError, data, notebook, registry, runs, summary
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / 'notebooks'
@@ -378,14 +379,16 @@ CHAPTER = ['lenet', 'alexnet', 'vgg', 'nin', 'googlenet', 'batchnorm',
            'resnet', 'densenet']
 
 
-def fake_fashion_mnist(root):
-    for filename in data.SHA1['fashion-mnist']:
+def fake_data(root, name='fashion-mnist'):
+    """Empty files named as data set ``name``'s: present, never read."""
+    for filename in data.dataset_info(name).files:
         (root / filename).write_bytes(b'')
+    assert data.data_present(name, str(root))
     return str(root)
 
 
 def test_ci_means_quick_even_with_a_gpu_and_data(tmp_path):
-    root = fake_fashion_mnist(tmp_path)
+    root = fake_data(tmp_path)
     for env in ({'CI': 'true'}, {'CI': '1', 'D2L_CNN_QUICK': '0'},
                 {'D2L_CNN_QUICK': '1'}):
         cfg = notebook.run_config('nin', root=root, env=env, ctx=mx.gpu(0))
@@ -406,7 +409,7 @@ def test_gpu_without_files_means_quick(tmp_path):
 
 
 def test_gpu_and_files_mean_the_book(tmp_path):
-    root = fake_fashion_mnist(tmp_path)
+    root = fake_data(tmp_path)
     for name in CHAPTER:
         cfg = notebook.run_config(name, root=root, env={}, ctx=mx.gpu(0))
         book = d2l_cnn.get_recipe(name)
@@ -418,10 +421,33 @@ def test_gpu_and_files_mean_the_book(tmp_path):
         assert "BOOK's recipe" in str(cfg) and 'gpu(0)' in str(cfg)
 
 
+@pytest.mark.parametrize('name', d2l_cnn.list_models())
+def test_quick_is_the_whole_cpu_recipe(name):
+    # CI or no GPU: the network's cpu recipe, every field of it
+    for env, ctx in (({'CI': '1'}, mx.cpu()), ({'CI': '1'}, mx.gpu(0)),
+                     ({}, mx.cpu())):
+        cfg = notebook.run_config(name, env=env, ctx=ctx)
+        assert cfg.recipe == d2l_cnn.get_recipe(name, 'cpu')
+        assert cfg.quick and cfg.kind == 'cpu' and cfg.overrides == ()
+        assert cfg.recipe != d2l_cnn.get_recipe(name, 'book')
+        assert cfg.num_train == data.dataset_info(cfg.data).num_train
+        assert cfg.num_test == data.dataset_info(cfg.data).num_test
+
+
+@pytest.mark.parametrize('name', d2l_cnn.list_models())
+def test_gpu_and_the_books_data_mean_the_whole_book_recipe(name, tmp_path):
+    book = d2l_cnn.get_recipe(name, 'book')
+    root = fake_data(tmp_path, book.data)
+    cfg = notebook.run_config(name, root=root, env={}, ctx=mx.gpu(0))
+    assert cfg.recipe == book and cfg.kind == 'book'
+    assert not cfg.quick and cfg.overrides == () and cfg.root == root
+
+
 def test_quick_zero_asks_for_the_book_on_a_cpu():
     cfg = notebook.run_config('lenet', env={'D2L_CNN_QUICK': '0'},
                               ctx=mx.cpu())
     assert not cfg.quick and cfg.reason.startswith('D2L_CNN_QUICK=0')
+    assert cfg.recipe == d2l_cnn.get_recipe('lenet', 'book')
 
 
 @pytest.mark.parametrize('value', ['yes', '2', 'true'])
@@ -430,36 +456,74 @@ def test_bad_switch_value(value):
         notebook.run_config('lenet', env={'D2L_CNN_QUICK': value})
 
 
-def test_header_names_the_run():
-    text = str(notebook.run_config('alexnet', env={'CI': 'true'},
-                                   ctx=mx.cpu()))
-    assert text.startswith("run: QUICK, not the book's recipe (because the "
-                           "CI environment variable is set)")
-    for part in ('data: mnist5k', 'device: cpu(0)', 'settings: resize',
-                 'the book: fashion-mnist, resize 224, batch size 128'):
-        assert part in text
+@pytest.mark.parametrize('name', CHAPTER)
+def test_header_names_the_run_the_why_and_both_recipes(name):
+    cpu = d2l_cnn.get_recipe(name, 'cpu')
+    book = d2l_cnn.get_recipe(name, 'book')
+    text = str(notebook.run_config(name, env={'CI': 'true'}, ctx=mx.cpu()))
+    first = text.splitlines()[0]
+    assert first.startswith("run: the cpu recipe, not the book's (because "
+                            "the CI environment variable is set)")
+    assert cpu.why and first.endswith(cpu.why)
+    for part in ('data: mnist5k, 4000 training / 1000 test images',
+                 'device: cpu(0)', 'settings: ' + cpu.describe()):
+        assert part in text.splitlines(), part
+    # both recipes side by side, as the registry has them
+    table = runs.recipe_table([('cpu (runs)', cpu), ('book', book)])
+    assert table in text
+    rows = dict(line.split(None, 1) for line in table.splitlines())
+    assert rows['resize'].split() == [str(cpu.resize), str(book.resize)]
+    assert rows['optimizer'].split() == [cpu.optimizer, book.optimizer]
+
+
+def test_header_of_the_book_run_says_why_the_cpu_recipe_differs(tmp_path):
+    cfg = notebook.run_config('nin', root=fake_data(tmp_path), env={},
+                              ctx=mx.gpu(0))
+    lines = str(cfg).splitlines()
+    assert lines[0] == ("run: the BOOK's recipe (because a GPU and the "
+                        "fashion-mnist files are present)")
+    assert lines[-1] == ('why the cpu recipe differs: '
+                         + d2l_cnn.get_recipe('nin', 'cpu').why)
+    assert runs.recipe_table([('cpu', cfg.cpu),
+                              ('book (runs)', cfg.book)]) in str(cfg)
 
 
 @pytest.mark.parametrize('name', CHAPTER + ['batchnorm_scratch', 'vgg16'])
-def test_quick_settings_fit_the_network(name):
-    s = notebook.quick_settings(name)
-    assert s['resize'] >= summary.min_input_size(d2l_cnn.get_model(name))
-    assert notebook.MNIST5K_TRAIN % s['num_train'] == 0
-    assert notebook.MNIST5K_TEST % s['num_test'] == 0
-    assert s['num_epochs'] >= 1 and s['lr'] > 0
+def test_quick_recipe_fits_the_network(name):
+    cfg = notebook.run_config(name, env={'CI': '1'}, ctx=mx.cpu())
+    net = d2l_cnn.get_model(name, num_classes=cfg.num_classes)
+    assert cfg.resize >= summary.min_input_size(net, cfg.in_channels)
+    assert cfg.num_epochs >= 1 and cfg.lr > 0
 
 
-def test_quick_settings_default_for_unlisted_networks():
-    assert 'vgg16' not in notebook.QUICK
-    s = notebook.quick_settings('vgg16')
-    assert s['resize'] == 32 and s['lr'] == d2l_cnn.get_recipe('vgg16')['lr']
+def test_quick_trainer_and_initializer_are_the_recipes():
+    # what the notebooks' training cells call: Adam, warm-up, cosine
+    cfg = notebook.run_config('nin', env={'CI': '1'}, ctx=mx.cpu())
+    net = d2l_cnn.get_model('nin')
+    net.initialize(cfg.initializer, ctx=cfg.ctx)
+    assert isinstance(cfg.initializer, mx.init.Xavier)
+    trainer = cfg.make_trainer(net)
+    assert isinstance(trainer.optimizer, mx.optimizer.Adam)
+    schedule = trainer.optimizer.lr_scheduler
+    steps = cfg.batches_per_epoch
+    assert steps == 125  # 4,000 digits in batches of 32
+    warmup = int(round(cfg.warmup_epochs * steps))
+    assert schedule(0) == 0.0  # the warm-up starts from 0
+    assert schedule(warmup) == pytest.approx(cfg.lr)
+    assert schedule(steps * cfg.num_epochs) == pytest.approx(0.0, abs=1e-9)
+    # the book's: plain SGD at a constant lr
+    book = cfg.replace(**{f.name: cfg.book[f.name]
+                          for f in d2l_cnn.Recipe.overridable()})
+    trainer = book.make_trainer(net)
+    assert type(trainer.optimizer) is mx.optimizer.SGD
+    assert trainer.learning_rate == cfg.book.lr
 
 
-def test_quick_data_is_the_configured_subset():
+def test_quick_data_is_the_whole_mnist5k():
     cfg = notebook.run_config('alexnet', env={'CI': '1'}, ctx=mx.cpu())
     train_iter, test_iter = cfg.load_data()
-    assert train_iter.num_examples == cfg.num_train
-    assert test_iter.num_examples == cfg.num_test
+    assert train_iter.num_examples == cfg.num_train == 4000
+    assert test_iter.num_examples == cfg.num_test == 1000
     labels = []
     for X, y in train_iter:
         assert X.shape[1:] == (1, cfg.resize, cfg.resize)
@@ -479,29 +543,64 @@ def test_not_in_a_notebook_here():
     assert not notebook.in_notebook()
 
 
-def test_liveplot_outside_jupyter_draws_once_at_the_end(tmp_path, capsys):
+def test_liveplot_outside_jupyter_draws_once_at_the_end(tmp_path, capsys,
+                                                        monkeypatch):
     plot = notebook.LivePlot(3)
     assert not plot.live
+    draws = []
+    draw = plot.draw
+    monkeypatch.setattr(plot, 'draw', lambda: draws.append(1) or draw())
+    monkeypatch.setattr(plot, '_show', lambda: pytest.fail('shown'))
     plot(record(1))
     plot(record(2))
-    assert plot.fig is None and plot.draws == 0
+    assert plot.fig is None and draws == []
     plot(record(3))
-    assert plot.draws == 1
+    assert isinstance(plot.fig, Figure) and draws == [1]
     lines = plot.fig.axes[0].get_lines()
     assert [list(line.get_ydata()) for line in lines] == [
         [2.0, 1.0, 2.0 / 3], [0.3, 0.6, 0.3 * 3], [0.25, 0.5, 0.75]]
+    assert [list(line.get_xdata()) for line in lines] == [[1, 2, 3]] * 3
     assert capsys.readouterr().out == ''  # no figure objects printed
     path = tmp_path / 'curves.png'
     plot.save(str(path))
     assert path.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
 
 
-def test_liveplot_in_jupyter_updates_one_display(monkeypatch):
+def test_liveplot_save_draws_if_needed(tmp_path):
+    plot = notebook.LivePlot(3)
+    plot(record(1))
+    assert plot.fig is None
+    plot.save(str(tmp_path / 'early.png'))
+    assert isinstance(plot.fig, Figure)
+    assert (tmp_path / 'early.png').read_bytes()[:4] == b'\x89PNG'
+
+
+class FakeHandle:
+    def __init__(self, shown):
+        self.shown = shown
+
+    def update(self, image):
+        self.shown.append(('update', image.data))
+
+
+def test_liveplot_in_jupyter_shows_one_display_updated_each_epoch(
+        monkeypatch):
+    import IPython.display
     shown = []
+
+    def display(image, display_id=False):
+        assert display_id is True  # a handle, so the figure is replaced
+        shown.append(('display', image.data))
+        return FakeHandle(shown)
+
+    monkeypatch.setattr(IPython.display, 'display', display)
     plot = notebook.LivePlot(3, live=True)
-    monkeypatch.setattr(plot, '_show', lambda: shown.append(plot.png()))
     for epoch in (1, 2, 3):
         plot(record(epoch))
-    assert plot.draws == 3 and len(shown) == 3
-    assert all(png[:4] == b'\x89PNG' for png in shown)
-    assert len(plot.fig.axes[0].get_lines()[0].get_xdata()) == 3
+        assert len(plot.fig.axes[0].get_lines()[0].get_xdata()) == epoch
+        assert len(shown) == epoch  # one image per epoch
+    assert [kind for kind, _ in shown] == ['display', 'update', 'update']
+    assert all(png[:4] == b'\x89PNG' for _, png in shown)
+    assert len({png for _, png in shown}) == 3  # each epoch a new picture
+    # the axis spans the whole run from the first epoch on
+    assert plot.fig.axes[0].get_xlim() == (0.5, 3.5)

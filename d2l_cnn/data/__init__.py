@@ -32,11 +32,6 @@ from .readers import read_cifar10_batch, read_idx, read_idx_pair
 # The names registered when the package was imported (the CLI's choices).
 DATASETS = list_datasets()
 
-# Kept for one merge only: notebook.py and tests/test_notebooks.py read
-# it; use dataset_info(name).files and data_present(name) instead.
-SHA1 = {name: dataset_info(name).files for name in DATASETS
-        if dataset_info(name).files}
-
 __all__ = [
     'ArrayDataIter', 'CIFAR10_ARCHIVE', 'CIFAR10_LABELS',
     'CIFAR10_LABELS_ZH', 'CIFAR10_MEAN', 'CIFAR10_STD', 'CIFAR10_TEST',
