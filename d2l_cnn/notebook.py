@@ -17,7 +17,7 @@ elsewhere it draws once, after the last epoch.
 """
 import os
 
-from . import data
+from . import data, figures
 from .errors import UsageError
 from .registry import get_recipe
 from .runs import curves_figure, make_settings, png_bytes
@@ -104,8 +104,10 @@ class LivePlot:
         """Draw the epochs seen so far; returns the matplotlib figure."""
         # A bare Figure (not pyplot): no GUI backend, and Jupyter's
         # inline backend does not show it a second time at the cell's end
+        # Chinese labels, as in the book, when a font has the glyphs
+        font = figures.font(10) if figures.language() == 'zh' else None
         self.fig = curves_figure(self.records, self.num_epochs, self.title,
-                                 fig=self.fig)
+                                 fig=self.fig, font=font)
         return self.fig
 
     def png(self):
