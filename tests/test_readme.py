@@ -37,3 +37,14 @@ def test_readme_recipes_match_the_registry():
         assert int(row.group(1)) == recipe['resize'], name
         assert float(row.group(2)) == recipe['lr'], name
         assert int(row.group(3)) == recipe['batch_size'], name
+
+
+def test_readme_cpu_recipes_match_the_registry():
+    for name in d2l_cnn.list_models():
+        r = d2l_cnn.get_recipe(name, 'cpu')
+        schedule = r.lr_schedule + (', warm-up %g' % r.warmup_epochs
+                                    if r.warmup_epochs else '')
+        row = '| `%s` | %d | %d | %s | %g | %s | %d | %s |' % (
+            name, r.resize, r.batch_size, r.optimizer, r.lr, schedule,
+            r.num_epochs, r.init)
+        assert row in README, row
