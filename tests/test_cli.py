@@ -297,9 +297,13 @@ def test_first_line_says_which_recipe_and_why(finished_run):
     out, proc = finished_run
     first = proc.stdout.splitlines()[0]
     cpu = d2l_cnn.get_recipe('batchnorm', 'cpu')
+    # the options that differ from the cpu recipe are named
+    changed = [k for k, v in (('batch_size', int(QUICK[5])),
+                              ('num_epochs', 2)) if getattr(cpu, k) != v]
     assert first.startswith("run: the cpu recipe, not the book's (because "
-                            "no GPU was found), changed: batch_size, "
-                            "num_epochs. ")
+                            "no GPU was found), changed: %s. "
+                            % ', '.join(changed))
+    assert changed  # at least the epochs
     assert first.endswith(cpu.why)
     run = json.loads((out / 'run.json').read_text())
     assert run['recipe']['kind'] == 'cpu'

@@ -2,6 +2,7 @@
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -128,10 +129,13 @@ def test_interrupted_run_is_continued(tmp_path, capsys):
     out = str(tmp_path)
     folder = os.path.join(out, 'lenet-seed0')
     assert train_main(['lenet', '--recipe', 'cpu', '--data', 'synthetic',
-                       '--out', folder, '--no-progress'] + TINY) == 0
+                       '--out', folder, '--no-progress', '--num-examples',
+                       '256', '--num-epochs', '2']) == 0
     with open(os.path.join(folder, 'metrics.json')) as f:
         first = json.load(f)
-    os.remove(os.path.join(folder, 'run.json'))  # as if killed in epoch 2
+    # as if killed in epoch 2: no run.json, no checkpoint of epoch 2
+    os.remove(os.path.join(folder, 'run.json'))
+    shutil.rmtree(os.path.join(folder, 'checkpoints', 'epoch-0002'))
     capsys.readouterr()
     assert compare.main(['lenet', '--recipe', 'cpu', '--data', 'synthetic',
                          '--seeds', '0', '--out', out, '--train-args',
