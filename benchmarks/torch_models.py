@@ -211,17 +211,22 @@ def init_like_mxnet(net, name='xavier'):
 
     ``xavier`` is MXNet's ``init.Xavier()`` (uniform, averaged fans,
     magnitude 3, i.e. PyTorch's ``xavier_uniform_``); ``msraprelu`` is
-    ``init.MSRAPrelu()`` (Gaussian, averaged fans, slope 0.25).
+    ``init.MSRAPrelu()`` (Gaussian, averaged fans, slope 0.25); ``he`` is
+    d2l_cnn's ``Xavier('gaussian', 'in', 2)``, PyTorch's
+    ``kaiming_normal_`` for ReLU (He et al., 2015).
     """
     import torch
     from torch import nn
     name = name.lower()
-    if name not in ('xavier', 'msraprelu'):
+    if name not in ('xavier', 'msraprelu', 'he'):
         raise ValueError('no PyTorch version of MXNet initializer %r' % name)
     for m in net.modules():
         if isinstance(m, (nn.Conv2d, nn.Linear)):
             if name == 'xavier':
                 nn.init.xavier_uniform_(m.weight)
+            elif name == 'he':
+                nn.init.kaiming_normal_(m.weight, mode='fan_in',
+                                        nonlinearity='relu')
             else:
                 fan_in, fan_out = nn.init._calculate_fan_in_and_fan_out(
                     m.weight)

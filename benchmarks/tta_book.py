@@ -12,14 +12,16 @@ iterator. The driver reads the printed lines as they come.
 """
 import random
 import sys
+import types
 
 import d2lzh
 import mxnet as mx
 import numpy as np
-from mxnet import gluon, init, nd
+from mxnet import gluon, nd
 from mxnet.gluon import nn
 
 from benchmarks.common import load_digits, lr_at
+from d2l_cnn.train import make_initializer
 
 
 class EpochOrder(gluon.data.Sampler):
@@ -110,7 +112,10 @@ def main(argv=None):
     random.seed(spec['seed'])
     train_iter, test_iter = loaders(spec)
     net = build_net(spec['model'])
-    net.initialize(init.create(r.get('init', 'xavier')), ctx=mx.cpu())
+    # the recipe's initializer by name, as d2l_cnn resolves it ('he', ...)
+    initializer = make_initializer(
+        types.SimpleNamespace(init=r.get('init', 'xavier')))
+    net.initialize(initializer, ctx=mx.cpu())
     params = {'learning_rate': r['lr'],
               'lr_scheduler': RecipeSchedule(r, len(train_iter))}
     if r.get('wd'):
