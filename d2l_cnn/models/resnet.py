@@ -171,14 +171,18 @@ def resnet(num_classes=10):
     return net
 
 
+# One cpu recipe for the other ResNets: that of ResNet-18.
+VARIANT_CPU = dict(
+    resize=32, batch_size=64, num_epochs=6, optimizer='momentum', lr=0.05,
+    lr_schedule='cosine', warmup_epochs=1.0,
+    why='The recipe of ResNet-18 (section 5.11): momentum SGD with a '
+        'one-epoch warm-up and a cosine decay, at 32x32 because global '
+        'pooling takes any size and small inputs make a CPU epoch cheap.')
+
+
 @register_model(
     section='5.11', resize=96, lr=0.05, batch_size=256,
-    cpu=dict(resize=32, batch_size=64, num_epochs=6, optimizer='momentum',
-             lr=0.05, lr_schedule='cosine', warmup_epochs=1.0,
-             why='The recipe of ResNet-18 (section 5.11): momentum SGD with a '
-                 'one-epoch warm-up and a cosine decay, at 32x32 because '
-                 'global pooling takes any size and small inputs make a CPU '
-                 'epoch cheap.'))
+    cpu=VARIANT_CPU)
 def resnet34(num_classes=10):
     """ResNet-34 (He et al., 2016, Table 1)."""
     return resnet_net((3, 4, 6, 3), num_classes)
@@ -186,12 +190,7 @@ def resnet34(num_classes=10):
 
 @register_model(
     section='5.11', resize=96, lr=0.05, batch_size=256,
-    cpu=dict(resize=32, batch_size=64, num_epochs=6, optimizer='momentum',
-             lr=0.05, lr_schedule='cosine', warmup_epochs=1.0,
-             why='The recipe of ResNet-18 (section 5.11): momentum SGD with a '
-                 'one-epoch warm-up and a cosine decay, at 32x32 because '
-                 'global pooling takes any size and small inputs make a CPU '
-                 'epoch cheap.'))
+    cpu=VARIANT_CPU)
 def resnet50(num_classes=10):
     """ResNet-50 with bottleneck blocks (He et al., 2016, Table 1)."""
     return resnet_net((3, 4, 6, 3), num_classes, block=Bottleneck)
@@ -199,12 +198,7 @@ def resnet50(num_classes=10):
 
 @register_model(
     section='5.11', resize=96, lr=0.05, batch_size=256,
-    cpu=dict(resize=32, batch_size=64, num_epochs=6, optimizer='momentum',
-             lr=0.05, lr_schedule='cosine', warmup_epochs=1.0,
-             why='The recipe of ResNet-18 (section 5.11): momentum SGD with a '
-                 'one-epoch warm-up and a cosine decay, at 32x32 because '
-                 'global pooling takes any size and small inputs make a CPU '
-                 'epoch cheap.'))
+    cpu=VARIANT_CPU)
 def preact_resnet18(num_classes=10):
     """Pre-activation ResNet-18 (He et al., 2016b, Identity Mappings)."""
     net = resnet_stem(preact=True)

@@ -51,15 +51,20 @@ def vgg(num_classes=10, ratio=ratio):
     return vgg_net(small_conv_arch, num_classes)
 
 
+# One cpu recipe for the full-width VGGs (configurations A, D, E).
+FULL_WIDTH_CPU = dict(
+    resize=32, batch_size=64, num_epochs=4, optimizer='adam', lr=1e-4,
+    lr_schedule='cosine', warmup_epochs=1.0,
+    why='Full-width VGG has 16 times the work of the narrow one of section '
+        '5.7 and no batch normalization (the paper started its deep VGGs '
+        'from shallower trained ones), so on a CPU budget Adam at a small '
+        'lr of 1e-4 with a warm-up runs four epochs at 32x32, the smallest '
+        'input.')
+
+
 @register_model(
     section='5.7', resize=224, lr=0.05, batch_size=128,
-    cpu=dict(resize=32, batch_size=64, num_epochs=4, optimizer='adam', lr=1e-4,
-             lr_schedule='cosine', warmup_epochs=1.0,
-             why='Full-width VGG has 16 times the work of the narrow one of '
-                 'section 5.7 and no batch normalization (the paper started '
-                 'its deep VGGs from shallower trained ones), so on a CPU '
-                 'budget Adam at a small lr of 1e-4 with a warm-up runs '
-                 'four epochs at 32x32, the smallest input.'))
+    cpu=FULL_WIDTH_CPU)
 def vgg11(num_classes=10):
     """VGG-11 at full width (configuration A, Simonyan & Zisserman)."""
     return vgg_net(conv_arch, num_classes)
@@ -67,13 +72,7 @@ def vgg11(num_classes=10):
 
 @register_model(
     section='5.7', resize=224, lr=0.05, batch_size=128,
-    cpu=dict(resize=32, batch_size=64, num_epochs=4, optimizer='adam', lr=1e-4,
-             lr_schedule='cosine', warmup_epochs=1.0,
-             why='Full-width VGG has 16 times the work of the narrow one of '
-                 'section 5.7 and no batch normalization (the paper started '
-                 'its deep VGGs from shallower trained ones), so on a CPU '
-                 'budget Adam at a small lr of 1e-4 with a warm-up runs '
-                 'four epochs at 32x32, the smallest input.'))
+    cpu=FULL_WIDTH_CPU)
 def vgg16(num_classes=10):
     """VGG-16 (configuration D, Simonyan & Zisserman, 2014)."""
     return vgg_net(conv_arch_16, num_classes)
@@ -81,13 +80,7 @@ def vgg16(num_classes=10):
 
 @register_model(
     section='5.7', resize=224, lr=0.05, batch_size=128,
-    cpu=dict(resize=32, batch_size=64, num_epochs=4, optimizer='adam', lr=1e-4,
-             lr_schedule='cosine', warmup_epochs=1.0,
-             why='Full-width VGG has 16 times the work of the narrow one of '
-                 'section 5.7 and no batch normalization (the paper started '
-                 'its deep VGGs from shallower trained ones), so on a CPU '
-                 'budget Adam at a small lr of 1e-4 with a warm-up runs '
-                 'four epochs at 32x32, the smallest input.'))
+    cpu=FULL_WIDTH_CPU)
 def vgg19(num_classes=10):
     """VGG-19 (configuration E, Simonyan & Zisserman, 2014)."""
     return vgg_net(conv_arch_19, num_classes)
