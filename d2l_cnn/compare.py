@@ -180,7 +180,14 @@ def run_all(runs, args):
 
 
 def _options(argv):
-    return [a for a in argv if a != '--resume']
+    """The options that decide a run: ``--out`` as an absolute path (the
+    same folder typed relative or absolute is the same run), without
+    ``--resume``."""
+    options = [a for a in argv if a != '--resume']
+    for i, a in enumerate(options[:-1]):
+        if a == '--out':
+            options[i + 1] = os.path.abspath(options[i + 1])
+    return options
 
 
 class Stop(Exception):
@@ -246,6 +253,7 @@ def summarise(runs):
                    resize=group[0]['resize'],
                    batch_size=recipe.get('batch_size'),
                    optimizer=recipe.get('optimizer'), lr=recipe.get('lr'),
+                   init=recipe.get('init', 'xavier'),
                    num_epochs=len(group[0]['history']),
                    params=params, flops=flops)
         histories = [r['history'] for r in group]
@@ -275,7 +283,7 @@ def order_runs(runs, names):
 STATS = ('sec_per_epoch', 'best_acc', 'final_acc', 'sec_to_0.90',
          'sec_to_0.95')
 CSV_FIELDS = (['network', 'seeds', 'recipe', 'resize', 'batch_size',
-               'optimizer', 'lr', 'num_epochs', 'params',
+               'optimizer', 'lr', 'init', 'num_epochs', 'params',
                'flops_per_example'] +
               [s + suffix for s in STATS for suffix in ('', '_min', '_max')]
               + ['reached_0.90', 'reached_0.95'])
@@ -350,6 +358,22 @@ def _acc(a):
     return '%.3f' % a
 
 
+def recipe_text(row):
+    """'cpu: adam lr 0.001 cosine, batch 32, 67x67, 6 epochs' for a row.
+
+    The initializer is named only when it is not the book's Xavier.
+    """
+    how = '%s lr %g%s, batch %s, %dx%d' % (
+        row['optimizer'], row['lr'],
+        '' if row['lr_schedule'] == 'constant' else ' ' + row['lr_schedule'],
+        row['batch_size'], row['resize'], row['resize'])
+    if row.get('init', 'xavier') != 'xavier':
+        how += ', %s init' % row['init']
+    how += ', %d epoch%s' % (row['num_epochs'],
+                             '' if row['num_epochs'] == 1 else 's')
+    return '%s: %s' % (row['recipe'], how) if row['recipe'] else how
+
+
 def write_md(rows, path, command, recipe, data_name):
     lines = [
         '# Comparing the networks', '',
@@ -365,16 +389,9 @@ def write_md(rows, path, command, recipe, data_name):
         '|---|---|---|--:|--:|--:|--:|--:|--:|--:|']
     for row in rows:
         n = len(row['seeds'])
-        how = '%s lr %g%s, batch %s, %dx%d, %d epoch%s' % (
-            row['optimizer'], row['lr'],
-            '' if row['lr_schedule'] == 'constant' else ' ' +
-            row['lr_schedule'], row['batch_size'], row['resize'],
-            row['resize'], row['num_epochs'],
-            '' if row['num_epochs'] == 1 else 's')
-        if row['recipe']:
-            how = '%s: %s' % (row['recipe'], how)
         lines.append('| %s |' % ' | '.join([
-            row['network'], ','.join(str(s) for s in row['seeds']), how,
+            row['network'], ','.join(str(s) for s in row['seeds']),
+            recipe_text(row),
             _human(row['params']), _human(row['flops']),
             _cell(row['sec_per_epoch'], _seconds, n=n),
             _cell(row['best_acc'], _acc, n=n),

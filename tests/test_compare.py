@@ -56,6 +56,7 @@ def test_csv_has_one_row_per_network_with_the_columns(done):
     lenet = rows[0]
     assert lenet['seeds'] == '0 1' and lenet['resize'] == '28'
     assert lenet['recipe'] == 'cpu' and lenet['optimizer'] == 'adam'
+    assert lenet['init'] == 'xavier'
     assert int(lenet['params']) == 44426  # LeNet, first edition, at 28
     net = get_model('lenet')
     assert int(lenet['flops_per_example']) == int(
@@ -109,6 +110,15 @@ def test_rerun_skips_finished_runs(done, capsys):
     for d, stamp in stamps.items():
         assert os.path.getmtime(os.path.join(done, d, 'run.json')) == stamp
     assert os.path.exists(os.path.join(done, 'compare.csv'))
+
+
+def test_the_same_folder_typed_relative_or_absolute_is_the_same_run(
+        done, capsys, monkeypatch):
+    monkeypatch.chdir(os.path.dirname(done))
+    assert compare.main(ARGS + ['--out', os.path.basename(done)]) == 0
+    err = capsys.readouterr().err
+    assert err.splitlines()[0] == '[1/4] lenet seed 0: finished, skipped'
+    assert 'other options' not in err
 
 
 def test_finished_runs_with_other_options_are_kept_and_named(done,
@@ -254,3 +264,15 @@ def test_time_to_target_and_spread():
         '2.0, 1 of 3 seeds'
     assert compare._cell(None, compare._seconds, 0, 3) == 'not reached'
     assert compare._cell((0.95, 0.95, 0.95), compare._acc, n=1) == '0.950'
+
+
+def test_recipe_text_names_the_initializer_only_when_not_the_books():
+    row = dict(recipe='cpu', optimizer='adam', lr=0.001,
+               lr_schedule='cosine', batch_size=32, resize=67,
+               num_epochs=6, init='xavier')
+    assert compare.recipe_text(row) == \
+        'cpu: adam lr 0.001 cosine, batch 32, 67x67, 6 epochs'
+    row.update(init='centered', recipe='', lr_schedule='constant',
+               num_epochs=1)
+    assert compare.recipe_text(row) == \
+        'adam lr 0.001, batch 32, 67x67, centered init, 1 epoch'
