@@ -213,17 +213,23 @@ def init_like_mxnet(net, name='xavier'):
     magnitude 3, i.e. PyTorch's ``xavier_uniform_``); ``msraprelu`` is
     ``init.MSRAPrelu()`` (Gaussian, averaged fans, slope 0.25); ``he`` is
     d2l_cnn's ``Xavier('gaussian', 'in', 2)``, PyTorch's
-    ``kaiming_normal_`` for ReLU (He et al., 2015).
+    ``kaiming_normal_`` for ReLU (He et al., 2015); ``centered`` is
+    d2l_cnn's ``CenteredXavier``: Xavier, each unit's weights shifted to
+    sum to zero.
     """
     import torch
     from torch import nn
     name = name.lower()
-    if name not in ('xavier', 'msraprelu', 'he'):
+    if name not in ('xavier', 'msraprelu', 'he', 'centered'):
         raise ValueError('no PyTorch version of MXNet initializer %r' % name)
     for m in net.modules():
         if isinstance(m, (nn.Conv2d, nn.Linear)):
-            if name == 'xavier':
+            if name in ('xavier', 'centered'):
                 nn.init.xavier_uniform_(m.weight)
+                if name == 'centered':  # (out, in, ...): zero-sum units
+                    with torch.no_grad():
+                        dims = tuple(range(1, m.weight.dim()))
+                        m.weight -= m.weight.mean(dim=dims, keepdim=True)
             elif name == 'he':
                 nn.init.kaiming_normal_(m.weight, mode='fan_in',
                                         nonlinearity='relu')

@@ -54,7 +54,8 @@ class Recipe:
     warmup_epochs: float = _field(0.0, 'epochs of linear warm-up from lr 0',
                                   non_negative=True)
     init: str = _field('xavier', 'initializer: xavier (the book), he '
-                       '(He et al., 2015) or another MXNet initializer name')
+                       '(He et al., 2015), centered (Xavier, zero-sum '
+                       'weights) or another MXNet initializer name')
     why: str = _field('', 'why this recipe differs from the book\'s',
                       fixed=True)
 
@@ -112,7 +113,8 @@ class Recipe:
         if self.lr_schedule != 'constant':
             text += ', %s schedule' % self.lr_schedule
         if self.warmup_epochs:
-            text += ', %g warm-up epochs' % self.warmup_epochs
+            text += ', %g warm-up epoch%s' % (
+                self.warmup_epochs, '' if self.warmup_epochs == 1 else 's')
         return text + ', %s init, %d epochs' % (self.init, self.num_epochs)
 
 

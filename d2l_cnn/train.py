@@ -152,9 +152,31 @@ def seed_everything(seed):
 # 'he': He et al. (2015), Delving deep into rectifiers: Gaussian weights
 # with variance 2 / fan_in, which keeps the scale of ReLU activations
 # from layer to layer (Xavier keeps 1 / fan_avg).
+# 'centered': Xavier, then each unit's weights shifted to sum to zero.
+@mx.init.register
+class CenteredXavier(mx.init.Xavier):
+    """Xavier weights with zero mean over each output unit's inputs.
+
+    A unit fed by ReLUs sees inputs that are all >= 0, so its
+    pre-activation is about ``mean(x) * sum(w)``: with plain Xavier the
+    sign of ``sum(w)`` decides whether the unit is positive for almost
+    every example or dead for all of them. Zero-sum weights leave only
+    the part that depends on the example, and every unit starts alive
+    for some of them (the observation behind centered weight
+    normalization, Huang et al., 2017, applied once at initialization).
+    """
+
+    def _init_weight(self, name, arr):
+        super()._init_weight(name, arr)
+        if arr.ndim > 1:  # (out, in, kh, kw) or (out, in): center per out
+            arr[:] = arr - arr.mean(axis=tuple(range(1, arr.ndim)),
+                                    keepdims=True)
+
+
 INITIALIZERS = {
     'he': lambda: mx.init.Xavier(rnd_type='gaussian', factor_type='in',
                                  magnitude=2),
+    'centered': CenteredXavier,
 }
 
 
@@ -166,7 +188,7 @@ def make_initializer(recipe):
         return mx.init.create(recipe.init)
     except (AssertionError, ValueError, TypeError):
         raise UsageError('init %r is not an MXNet initializer (e.g. '
-                         'xavier, he, msraprelu, normal)'
+                         'xavier, he, centered, msraprelu, normal)'
                          % recipe.init) from None
 
 

@@ -4,6 +4,7 @@ import os
 import time
 
 import mxnet as mx
+import numpy as np
 import pytest
 from mxnet import init, nd
 
@@ -157,6 +158,27 @@ def test_initializer_by_name():
     he = train.make_initializer(Recipe(init='he'))
     he(mx.init.InitDesc('w_weight'), W)
     assert abs(W.asnumpy().var() * 512 / 2 - 1) < 0.05
+
+
+def test_centered_initializer_gives_zero_sum_filters():
+    centered = train.make_initializer(Recipe(init='centered'))
+    W = mx.nd.zeros((64, 32, 3, 3))  # (out, in, kh, kw)
+    centered(mx.init.InitDesc('conv0_weight'), W)
+    W = W.asnumpy()
+    # every output unit's weights sum to zero ...
+    assert np.abs(W.sum(axis=(1, 2, 3))).max() < 1e-4
+    # ... and keep Xavier's scale: uniform, variance 2 / (fan_in + fan_out)
+    fan_in, fan_out = 32 * 9, 64 * 9
+    assert abs(W.var() * (fan_in + fan_out) / 2 - 1) < 0.05
+    b = mx.nd.ones((64,))  # biases still start at zero
+    centered(mx.init.InitDesc('conv0_bias'), b)
+    assert b.asnumpy().max() == 0
+    # a unit fed by all-positive inputs is positive for some of them
+    X = mx.nd.random.uniform(shape=(256, 288))  # ReLU outputs: all >= 0
+    Wd = mx.nd.zeros((64, 288))
+    centered(mx.init.InitDesc('dense0_weight'), Wd)
+    alive = (mx.nd.dot(X, Wd.T) > 0).mean(axis=0).asnumpy()
+    assert alive.min() > 0 and alive.max() < 1
 
 
 def test_parse_ctx_one_grammar():
