@@ -153,7 +153,6 @@ def seed_everything(seed):
 # with variance 2 / fan_in, which keeps the scale of ReLU activations
 # from layer to layer (Xavier keeps 1 / fan_avg).
 # 'centered': Xavier, then each unit's weights shifted to sum to zero.
-@mx.init.register
 class CenteredXavier(mx.init.Xavier):
     """Xavier weights with zero mean over each output unit's inputs.
 

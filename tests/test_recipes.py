@@ -24,6 +24,8 @@ def test_nin_learns_on_a_cpu_with_the_default_command(tmp_path):
         cwd=ROOT, env=subprocess_env(), capture_output=True, text=True,
         timeout=1200)
     assert proc.returncode == 0, proc.stderr[-2000:]
+    # nothing but the run on the screen: no warning from MXNet or us
+    assert 'Warning' not in proc.stderr, proc.stderr[-2000:]
     first = proc.stdout.splitlines()[0]
     # the first line says which recipe runs, and why
     assert first.startswith("run: the cpu recipe, not the book's"), first
