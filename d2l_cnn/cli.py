@@ -90,7 +90,8 @@ def _epilog():
         r = get_recipe(name, 'cpu')
         lines += textwrap.wrap('%s: %s. %s' % (name, r.describe(), r.why),
                                76, initial_indent='  ',
-                               subsequent_indent='    ')
+                               subsequent_indent='    ',
+                               break_on_hyphens=False)  # 'zero-sum' whole
     return '\n'.join(lines)
 
 
