@@ -44,10 +44,9 @@ def mlpconv(channels, kernel_size, strides, padding):
                  'before the global average pool, and 4,000 digits give '
                  'only 125 a pass; Adam scales each weight\'s step by its '
                  'own gradient history, and zero-sum (centered) initial '
-                 'weights with a one-epoch warm-up keep all ten class '
+                 'weights with a one-epoch warm-up keep the ten class '
                  'channels of the last block alive, so it learns in four '
-                 'passes at the smallest input, 67x67, on every seed '
-                 'measured.'))
+                 'passes at the smallest input, 67x67.'))
 def nin(num_classes=10):
     """Network in Network (Lin et al., 2013), as in d2l-zh 5.8."""
     net = nn.HybridSequential()
