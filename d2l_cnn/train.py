@@ -160,8 +160,8 @@ class CenteredXavier(mx.init.Xavier):
     pre-activation is about ``mean(x) * sum(w)``: with plain Xavier the
     sign of ``sum(w)`` decides whether the unit is positive for almost
     every example or dead for all of them. Zero-sum weights leave only
-    the part that depends on the example, and every unit starts alive
-    for some of them (the observation behind centered weight
+    the part that depends on the example, and almost every unit starts
+    alive for some examples (the observation behind centered weight
     normalization, Huang et al., 2017, applied once at initialization).
     """
 
