@@ -148,11 +148,6 @@ def seed_everything(seed):
     random.seed(seed)
 
 
-# Initializers known by a short name besides MXNet's own ('xavier', ...).
-# 'he': He et al. (2015), Delving deep into rectifiers: Gaussian weights
-# with variance 2 / fan_in, which keeps the scale of ReLU activations
-# from layer to layer (Xavier keeps 1 / fan_avg).
-# 'centered': Xavier, then each unit's weights shifted to sum to zero.
 class CenteredXavier(mx.init.Xavier):
     """Xavier weights with zero mean over each output unit's inputs.
 
@@ -172,6 +167,11 @@ class CenteredXavier(mx.init.Xavier):
                                     keepdims=True)
 
 
+# Initializers known by a short name besides MXNet's own ('xavier', ...).
+# 'he': He et al. (2015), Delving deep into rectifiers: Gaussian weights
+# with variance 2 / fan_in, which keeps the scale of ReLU activations
+# from layer to layer (Xavier keeps 1 / fan_avg).
+# 'centered': Xavier, then each unit's weights shifted to sum to zero.
 INITIALIZERS = {
     'he': lambda: mx.init.Xavier(rnd_type='gaussian', factor_type='in',
                                  magnitude=2),
