@@ -448,7 +448,10 @@ def test_10_ctrl_c_while_importing(tmp_path):
     proc = subprocess.Popen(
         [sys.executable, '-m', 'd2l_cnn.train', 'lenet', *TINY, '--out',
          str(tmp_path / 'run')], stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True, env=subprocess_env(), cwd=ROOT)
+        stderr=subprocess.PIPE, text=True, env=subprocess_env(), cwd=ROOT,
+        # as from a terminal, even when pytest itself runs in the
+        # background of a shell, which starts it with Ctrl-C ignored
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 60
     while not _loaded(proc.pid, 'libmxnet') and time.time() < deadline:
         time.sleep(0.005)
