@@ -66,7 +66,7 @@ from benchmarks.reports import (SIDE_NAMES, SIDES,  # noqa: E402
                                 markdown_report, print_layer_profile,
                                 print_report, print_scaling)
 from benchmarks.torch_models import TORCH_MODELS  # noqa: E402
-from d2l_cnn._threads import physical_cores  # noqa: E402
+from d2l_cnn.threads import physical_cores  # noqa: E402
 from d2l_cnn.errors import D2LError, UsageError  # noqa: E402
 from d2l_cnn.registry import list_models  # noqa: E402
 

@@ -219,7 +219,7 @@ def version(module):
 
 def machine_info(threads):
     """CPU model, cores, threads used and library versions."""
-    from d2l_cnn._threads import physical_cores
+    from d2l_cnn.threads import physical_cores
     return {'cpu': cpu_model(), 'physical_cores': physical_cores(),
             'logical_cpus': os.cpu_count(), 'threads': threads,
             'python': platform.python_version(),

@@ -430,7 +430,7 @@ def main(argv=None):
         with open(args.report) as f:
             print(markdown_report(json.load(f)))
         return 0
-    from d2l_cnn._threads import physical_cores
+    from d2l_cnn.threads import physical_cores
     from d2l_cnn.registry import list_models
     models = [m for m in args.models.split(',') if m]
     sides = [s for s in args.sides.split(',') if s]

@@ -14,7 +14,7 @@ num_epochs)``, ``d2l.corr2d(X, K)``, ``d2l.Residual`` ... (see
 """
 __version__ = '0.1.0'
 
-from ._threads import quiet_interrupts, set_default_threads  # noqa: E402
+from .threads import quiet_interrupts, set_default_threads  # noqa: E402
 
 # ``python -m d2l_cnn.COMMAND``: Ctrl-C while MXNet loads is one line.
 quiet_interrupts()

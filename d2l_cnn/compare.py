@@ -25,7 +25,7 @@ import shlex
 import sys
 import time
 
-from . import _threads, checkpoint, data
+from . import checkpoint, data, threads
 from .errors import (STATUS_INTERRUPTED, D2LError, OneLineParser,
                      UsageError, run_command)
 from .registry import get_entry, get_model
@@ -349,7 +349,7 @@ def machine():
     import mxnet as mx
     return ('%s; %d physical cores, %d logical CPUs; OMP_NUM_THREADS=%s; '
             'mxnet %s, Python %s'
-            % (model, _threads.physical_cores(), os.cpu_count() or 1,
+            % (model, threads.physical_cores(), os.cpu_count() or 1,
                os.environ.get('OMP_NUM_THREADS', 'unset'), mx.__version__,
                platform.python_version()))
 

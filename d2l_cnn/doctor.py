@@ -26,7 +26,7 @@ import urllib.error
 import urllib.request
 
 from . import data as _data
-from ._threads import physical_cores
+from .threads import physical_cores
 from .errors import D2LError, OneLineParser
 
 # a problem: 'fail' stops ``python -m d2l_cnn.train nin``, 'warn' does not

@@ -80,7 +80,7 @@ def run_command(body, debug=False, interrupted=None):
     """
     try:
         previous = signal.signal(signal.SIGTERM, _terminate)
-        # Ctrl-C raises KeyboardInterrupt again (see _threads)
+        # Ctrl-C raises KeyboardInterrupt again (see threads.py)
         previous_int = signal.signal(signal.SIGINT,
                                      signal.default_int_handler)
     except ValueError:  # not the main thread: leave signals alone

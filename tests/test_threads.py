@@ -6,7 +6,7 @@ import warnings
 
 import pytest
 
-from d2l_cnn import _threads
+from d2l_cnn import threads
 
 # Imports mxnet first, then (or not) d2l_cnn, then runs convolutions and
 # prints how many threads did at least a quarter of the busiest's work.
@@ -49,7 +49,7 @@ def _busy_threads(mode):
 
 @pytest.mark.skipif(not os.path.exists('/proc/self/task'),
                     reason='counts threads through /proc')
-@pytest.mark.skipif(_threads.physical_cores() < 2,
+@pytest.mark.skipif(threads.physical_cores() < 2,
                     reason='one physical core')
 def test_mxnet_imported_first_still_gets_every_core():
     assert _busy_threads('plain') == 1  # MXNet alone: half of 2 cores
@@ -62,9 +62,9 @@ def test_mxnet_imported_first_still_gets_every_core():
 SETTER = '''
 import mxnet as mx
 from mxnet import autograd, gluon, init, nd
-from d2l_cnn import _threads, get_model
-n = _threads.physical_cores()
-seen = [_threads.set_engine_threads(k) for k in (n, 1, n)]
+from d2l_cnn import threads, get_model
+n = threads.physical_cores()
+seen = [threads.set_engine_threads(k) for k in (n, 1, n)]
 net = get_model('batchnorm')
 net.initialize(init.Xavier())
 trainer = gluon.Trainer(net.collect_params(), 'sgd',
@@ -90,17 +90,17 @@ def test_set_engine_threads_reports_the_workers_count():
 def test_warns_once_with_the_fix_when_it_cannot(monkeypatch):
     import mxnet  # noqa: F401
     monkeypatch.delenv('OMP_NUM_THREADS', raising=False)
-    monkeypatch.setattr(_threads, 'physical_cores', lambda: 4)
-    monkeypatch.setattr(_threads, 'set_engine_threads', lambda n: None)
+    monkeypatch.setattr(threads, 'physical_cores', lambda: 4)
+    monkeypatch.setattr(threads, 'set_engine_threads', lambda n: None)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter('always')
-        assert _threads.set_default_threads() == 4
+        assert threads.set_default_threads() == 4
     assert len(caught) == 1
     assert 'OMP_NUM_THREADS=4' in str(caught[0].message)
 
 
 def test_user_setting_is_kept(monkeypatch):
     monkeypatch.setenv('OMP_NUM_THREADS', '1')
-    monkeypatch.setattr(_threads, 'set_engine_threads',
+    monkeypatch.setattr(threads, 'set_engine_threads',
                         lambda n: pytest.fail('must not touch the engine'))
-    assert _threads.set_default_threads() == 1
+    assert threads.set_default_threads() == 1
