@@ -23,11 +23,11 @@ import mxnet as mx
 from mxnet.gluon import nn
 
 from . import data as _data
-from . import train as _train
+from . import loop as _loop
 from .errors import UsageError
 from .layers import corr2d
 from .models.resnet import Residual
-from .train import try_all_gpus, try_gpu
+from .devices import try_all_gpus, try_gpu
 
 __all__ = ['book_options', 'corr2d', 'evaluate_accuracy',
            'get_fashion_mnist_labels', 'last_history',
@@ -99,7 +99,7 @@ def get_fashion_mnist_labels(labels):
 
 def evaluate_accuracy(data_iter, net, ctx=[mx.cpu()]):  # the book's default
     """Accuracy of ``net`` on ``data_iter``; ``ctx`` one device or a list."""
-    return _train.evaluate_accuracy(data_iter, net, ctx)
+    return _loop.evaluate_accuracy(data_iter, net, ctx)
 
 
 class _BookStep:
@@ -146,9 +146,9 @@ def train_ch5(net, train_iter, test_iter, batch_size, trainer, ctx,
     _LAST['history'] = history = []
     callbacks = [show, history.append] + list(kwargs.pop('callbacks', ()))
     print('training on', ctx)
-    _train.train_ch5(net, train_iter, test_iter, batch_size, trainer, ctx,
-                     num_epochs, callbacks=callbacks, verbose=False,
-                     progress=False, **kwargs)
+    _loop.train_ch5(net, train_iter, test_iter, batch_size, trainer, ctx,
+                    num_epochs, callbacks=callbacks, verbose=False,
+                    progress=False, **kwargs)
 
 
 def resnet18(num_classes):

@@ -17,7 +17,7 @@ import shutil
 import tempfile
 
 from .errors import D2LError, UsageError, mxnet_summary
-from .train import net_ctx
+from .devices import net_ctx
 
 FOLDER = 'checkpoints'
 HISTORY_KEYS = ('epoch', 'loss', 'train_acc', 'test_acc', 'time',

@@ -19,7 +19,7 @@ from .launch import skip_exit_barrier
 from .registry import Recipe, get_recipe, list_models
 from .runs import (RECIPE_CHOICES, default_out, last_saved,
                    make_settings, train_run)
-from .train import MAX_SEED
+from .devices import MAX_SEED
 
 KVSTORES = ('local', 'device', 'dist_sync', 'dist_device_sync')
 EMBEDDED = ('mnist5k', 'synthetic')  # data sets that need no download

@@ -342,7 +342,7 @@ def smoke(model, ctx, resize, batch_size):
     import mxnet as mx
     from mxnet import gluon, init
     from .registry import get_model
-    from .train import train_ch5
+    from .loop import train_ch5
     train_iter, _ = _data.load_data_synthetic(
         batch_size, num_examples=batch_size, num_test=1, resize=resize,
         ctx=ctx)

@@ -33,7 +33,7 @@ from mxnet import gluon, nd
 from .errors import D2LError, OneLineParser, UsageError, run_command
 from .registry import get_entry
 from .runs import RunLock, load_run
-from .train import net_ctx
+from .devices import net_ctx
 
 # The one message for a network that has no symbolic graph.
 NOT_HYBRID = ('{name} cannot be exported: it is not a HybridBlock, so it '

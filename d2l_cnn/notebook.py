@@ -21,7 +21,7 @@ from . import data, figures
 from .errors import UsageError
 from .registry import get_recipe
 from .runs import curves_figure, make_settings, png_bytes
-from .train import try_gpu
+from .devices import try_gpu
 
 
 def _env_quick(env):

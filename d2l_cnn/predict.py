@@ -34,7 +34,7 @@ from .checkpoint import atomic_write
 from .errors import D2LError, OneLineParser, UsageError, run_command
 from .registry import get_entry
 from .runs import RunLock, load_run
-from .train import parse_ctx
+from .devices import parse_ctx
 
 Result = collections.namedtuple(
     'Result', 'predictions labels confusion accuracy png note')

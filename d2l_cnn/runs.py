@@ -52,8 +52,9 @@ from mxnet.contrib import amp as mx_amp
 from . import __version__, checkpoint, data, summary
 from .errors import D2LError, DataError, UsageError, mxnet_summary
 from .registry import Recipe, get_entry, get_model, get_recipe
-from .train import (check_seed, make_initializer, make_trainer, parse_ctx,
-                    seed_everything, train_ch5)
+from .devices import check_seed, parse_ctx, seed_everything
+from .loop import train_ch5
+from .optim import make_initializer, make_trainer
 
 RECIPE_CHOICES = ('auto', 'book', 'cpu')
 MAX_RESIZE = 512
