@@ -16,8 +16,8 @@ import re
 import shutil
 import tempfile
 
-from .errors import D2LError, UsageError, mxnet_summary
 from .devices import net_ctx
+from .errors import D2LError, UsageError, mxnet_summary
 
 FOLDER = 'checkpoints'
 HISTORY_KEYS = ('epoch', 'loss', 'train_acc', 'test_acc', 'time',

@@ -5,7 +5,7 @@ network's ``cpu`` recipe on a CPU; ``--recipe book`` / ``cpu`` choose.
 Every field of the recipe is an option (``--lr``, ``--batch-size``,
 ...; made from ``registry.Recipe``) that overrides it. The first line
 printed says which recipe runs and why. The run folder (``--out``) is
-written by ``d2l_cnn.runs``; errors are one line (``d2l_cnn.errors``).
+written by ``d2l_cnn.fit``; errors are one line (``d2l_cnn.errors``).
 """
 import argparse
 import math
@@ -13,13 +13,14 @@ import shlex
 import sys
 import textwrap
 
+from .devices import MAX_SEED
 from .errors import DataError, OneLineParser, UsageError, run_command
 from .export import check_exportable, check_onnx, export_run
+from .fit import train_run
 from .launch import skip_exit_barrier
 from .registry import Recipe, get_recipe, list_models
-from .runs import (RECIPE_CHOICES, default_out, last_saved,
-                   make_settings, train_run)
-from .devices import MAX_SEED
+from .rundir import default_out, last_saved
+from .settings import RECIPE_CHOICES, make_settings
 
 KVSTORES = ('local', 'device', 'dist_sync', 'dist_device_sync')
 EMBEDDED = ('mnist5k', 'synthetic')  # data sets that need no download

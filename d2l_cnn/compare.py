@@ -29,7 +29,8 @@ from . import checkpoint, data, threads
 from .errors import (STATUS_INTERRUPTED, D2LError, OneLineParser,
                      UsageError, run_command)
 from .registry import get_entry, get_model
-from .runs import (RECIPE_CHOICES, is_finished, read_metrics, read_run)
+from .rundir import is_finished, read_metrics, read_run
+from .settings import RECIPE_CHOICES
 
 # The networks of d2l-zh chapter 5, in the book's order (5.5 to 5.12).
 CHAPTER = ('lenet', 'alexnet', 'vgg', 'nin', 'googlenet', 'batchnorm',

@@ -30,10 +30,10 @@ import mxnet as mx
 import numpy as np
 from mxnet import gluon, nd
 
+from .devices import net_ctx
 from .errors import D2LError, OneLineParser, UsageError, run_command
 from .registry import get_entry
-from .runs import RunLock, load_run
-from .devices import net_ctx
+from .rundir import RunLock, load_run
 
 # The one message for a network that has no symbolic graph.
 NOT_HYBRID = ('{name} cannot be exported: it is not a HybridBlock, so it '

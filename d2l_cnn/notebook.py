@@ -6,7 +6,7 @@ always when ``CI`` is set or ``D2L_CNN_QUICK=1``, it is the network's
 ``cpu`` recipe on the embedded ``mnist5k`` digits (the quick mode),
 which learns in minutes on a 2-core CPU. ``D2L_CNN_QUICK=0`` asks for
 the book's recipe on any device (it may download Fashion-MNIST and take
-hours on a CPU). The result is a ``runs.Settings``: ``print(cfg)`` shows
+hours on a CPU). The result is a ``settings.Settings``: ``print(cfg)`` shows
 which recipe runs and why, beside the other one; ``cfg.load_data()``,
 ``cfg.initializer`` and ``cfg.make_trainer(net)`` train with it and
 ``cfg.replace(lr=...)`` changes it.
@@ -18,10 +18,11 @@ elsewhere it draws once, after the last epoch.
 import os
 
 from . import data, figures
-from .errors import UsageError
-from .registry import get_recipe
-from .runs import curves_figure, make_settings, png_bytes
 from .devices import try_gpu
+from .errors import UsageError
+from .plots import curves_figure, png_bytes
+from .registry import get_recipe
+from .settings import make_settings
 
 
 def _env_quick(env):

@@ -31,10 +31,10 @@ from matplotlib.font_manager import FontProperties
 
 from . import data
 from .checkpoint import atomic_write
+from .devices import parse_ctx
 from .errors import D2LError, OneLineParser, UsageError, run_command
 from .registry import get_entry
-from .runs import RunLock, load_run
-from .devices import parse_ctx
+from .rundir import RunLock, load_run
 
 Result = collections.namedtuple(
     'Result', 'predictions labels confusion accuracy png note')

@@ -37,7 +37,7 @@ from pyflakes import api as flakes_api
 from pyflakes import messages as flakes_messages
 
 import d2l_cnn
-from d2l_cnn import UsageError, data, notebook, registry, runs, summary
+from d2l_cnn import UsageError, data, notebook, registry, settings, summary
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / 'notebooks'
@@ -469,7 +469,7 @@ def test_header_names_the_run_the_why_and_both_recipes(name):
                  'device: cpu(0)', 'settings: ' + cpu.describe()):
         assert part in text.splitlines(), part
     # both recipes side by side, as the registry has them
-    table = runs.recipe_table([('cpu (runs)', cpu), ('book', book)])
+    table = settings.recipe_table([('cpu (runs)', cpu), ('book', book)])
     assert table in text
     rows = dict(line.split(None, 1) for line in table.splitlines())
     assert rows['resize'].split() == [str(cpu.resize), str(book.resize)]
@@ -484,8 +484,8 @@ def test_header_of_the_book_run_says_why_the_cpu_recipe_differs(tmp_path):
                         "fashion-mnist files are present)")
     assert lines[-1] == ('why the cpu recipe differs: '
                          + d2l_cnn.get_recipe('nin', 'cpu').why)
-    assert runs.recipe_table([('cpu', cfg.cpu),
-                              ('book (runs)', cfg.book)]) in str(cfg)
+    assert settings.recipe_table([('cpu', cfg.cpu),
+                                  ('book (runs)', cfg.book)]) in str(cfg)
 
 
 @pytest.mark.parametrize('name', CHAPTER + ['batchnorm_scratch', 'vgg16'])

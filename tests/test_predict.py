@@ -11,7 +11,7 @@ from mxnet import init, nd
 
 import d2l_cnn
 from conftest import subprocess_env
-from d2l_cnn import data, predict as P, runs
+from d2l_cnn import data, predict as P, rundir
 from d2l_cnn.errors import DataError, UsageError
 
 
@@ -172,7 +172,7 @@ def test_parameters_of_another_network(tmp_path, capsys):
     assert status == 1
     assert 'does not hold the parameters of lenet' in err
     with pytest.raises(DataError):
-        runs.load_run(str(run))
+        rundir.load_run(str(run))
     # the right network with another number of classes
     other = tmp_path / 'other'
     _run_dir(other, num_classes=10, info={'num_classes': 5})

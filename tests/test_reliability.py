@@ -29,8 +29,9 @@ from mxnet import gluon
 import d2l_cnn
 from conftest import subprocess_env
 from d2l_cnn import (checkpoint, cli, cost, data, export, launch, predict,
-                     runs, train)
+                     rundir, train)
 from d2l_cnn.errors import D2LError, UsageError
+from d2l_cnn.settings import make_settings
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ['--data', 'synthetic', '--num-examples', '64', '--batch-size',
@@ -111,8 +112,8 @@ def test_2_a_folder_in_use_is_refused(tmp_path, capsys):
     out = tmp_path / 'run'
     out.mkdir()
     holder = subprocess.Popen(
-        [sys.executable, '-c', 'import sys, time; from d2l_cnn import runs; '
-         'lock = runs.RunLock(sys.argv[1]).__enter__(); print("held", '
+        [sys.executable, '-c', 'import sys, time; from d2l_cnn import rundir; '
+         'lock = rundir.RunLock(sys.argv[1]).__enter__(); print("held", '
          'flush=True); time.sleep(60)', str(out)],
         stdout=subprocess.PIPE, text=True, env=subprocess_env())
     try:
@@ -177,13 +178,13 @@ def test_3_ctrl_c_in_the_first_checkpoint(tmp_path, capsys, monkeypatch,
     words = shlex.split(command)
     assert words[:3] == ['python', '-m', 'd2l_cnn.train']
     assert '--resume' not in words and str(out) in words
-    assert runs.folder_state(str(out)) == 'new'
+    assert rundir.folder_state(str(out)) == 'new'
     # --resume says there is nothing to resume; the printed command runs
     status, _, err = train_main(capsys, *argv, '--resume')
     assert status == 2 and 'no checkpoint' in one_error(err)
     status, _, err = train_main(capsys, *words[3:])
     assert status == 0, err
-    assert runs.folder_state(str(out)) == 'finished'
+    assert rundir.folder_state(str(out)) == 'finished'
 
 
 def test_3_continue_command_is_quoted_and_resumes_when_saved():
@@ -319,8 +320,8 @@ def test_6_run_json_is_written_when_the_export_fails(tmp_path, capsys,
     status, _, err = train_main(capsys, 'lenet', *TINY, '--out', out,
                                 '--export')
     assert status == 1 and 'the export failed' in one_error(err)
-    assert runs.folder_state(str(out)) == 'finished'
-    runs.load_run(str(out))
+    assert rundir.folder_state(str(out)) == 'finished'
+    rundir.load_run(str(out))
 
 
 # ------------------------------------ 7. predict rebuilds the run's data
@@ -373,7 +374,7 @@ def test_10_seed_too_large(capsys):
     assert e.value.code == 2
     assert 'at most 4294967295' in one_error(capsys.readouterr().err)
     with pytest.raises(UsageError, match='seed'):
-        runs.make_settings('lenet', seed=2 ** 32)
+        make_settings('lenet', seed=2 ** 32)
 
 
 @pytest.mark.parametrize('value', ['abc', '', '-2'])
@@ -528,7 +529,7 @@ def _damage(out, kind):
     elif kind == 'no model.params':
         os.remove(os.path.join(out, 'model.params'))
     elif kind == 'stale lock':
-        with open(os.path.join(out, runs.LOCK), 'w') as f:
+        with open(os.path.join(out, rundir.LOCK), 'w') as f:
             f.write('999999999 elsewhere\n')
     elif kind == 'empty checkpoints':
         shutil.rmtree(os.path.join(out, checkpoint.FOLDER))
@@ -620,7 +621,7 @@ def test_property_one_line_or_success_and_nothing_lost(
     else:
         allowed = MAY_CHANGE.get(command, lambda name: False)
     for name, digest in before.items():
-        if name == runs.LOCK and command != 'cost':
+        if name == rundir.LOCK and command != 'cost':
             continue  # a stale lock is taken over and released
         if not allowed(name):
             assert after.get(name) == digest, (name, command, damage, err)

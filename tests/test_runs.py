@@ -9,28 +9,29 @@ import pytest
 from mxnet import init, nd
 
 import d2l_cnn
-from d2l_cnn import runs, train
+from d2l_cnn import fit, plots, rundir, train
 from d2l_cnn.errors import DataError, UsageError
 from d2l_cnn.registry import Recipe
+from d2l_cnn.settings import make_settings
 
 
 # ----------------------------------------------------------- settings
 
 def test_auto_is_the_book_on_a_gpu_and_cpu_on_a_cpu():
-    s = runs.make_settings('nin', 'auto', ctx=mx.cpu())
+    s = make_settings('nin', 'auto', ctx=mx.cpu())
     assert (s.kind, s.reason) == ('cpu', 'no GPU was found')
     assert s.recipe == d2l_cnn.get_recipe('nin', 'cpu') and s.quick
-    s = runs.make_settings('nin', 'auto', ctx=mx.gpu(0))
+    s = make_settings('nin', 'auto', ctx=mx.gpu(0))
     assert (s.kind, s.reason) == ('book', 'a GPU was found')
     assert s.recipe == d2l_cnn.get_recipe('nin') and not s.quick
-    s = runs.make_settings('nin', 'book', ctx=mx.cpu())
+    s = make_settings('nin', 'book', ctx=mx.cpu())
     assert s.kind == 'book' and s.reason == '--recipe book'
     with pytest.raises(UsageError, match="unknown recipe 'gpu'"):
-        runs.make_settings('nin', 'gpu', ctx=mx.cpu())
+        make_settings('nin', 'gpu', ctx=mx.cpu())
 
 
 def test_recipe_fields_read_through_and_replace():
-    s = runs.make_settings('lenet', 'cpu', ctx=mx.cpu())
+    s = make_settings('lenet', 'cpu', ctx=mx.cpu())
     cpu = d2l_cnn.get_recipe('lenet', 'cpu')
     for name in Recipe.names():
         assert getattr(s, name) == cpu[name]
@@ -48,19 +49,19 @@ def test_recipe_fields_read_through_and_replace():
 
 
 def test_data_sizes_come_from_the_catalogue():
-    s = runs.make_settings('lenet', 'cpu', ctx=mx.cpu())
+    s = make_settings('lenet', 'cpu', ctx=mx.cpu())
     assert (s.num_train, s.num_test) == (4000, 1000)
     assert (s.in_channels, s.num_classes) == (1, 10)
     assert s.batches_per_epoch == 4000 // 32
     assert s.replace(num_examples=100).num_train == 100
-    assert runs.make_settings('nin_cifar10', 'book',
-                              ctx=mx.cpu()).in_channels == 3
+    assert make_settings('nin_cifar10', 'book',
+                         ctx=mx.cpu()).in_channels == 3
     with pytest.raises(UsageError, match="unknown dataset 'imagenet'"):
-        runs.make_settings('lenet', ctx=mx.cpu(), data='imagenet')
+        make_settings('lenet', ctx=mx.cpu(), data='imagenet')
 
 
 def test_header_shows_both_recipes_side_by_side():
-    s = runs.make_settings('nin', 'cpu', ctx=mx.cpu(), reason='CI is set')
+    s = make_settings('nin', 'cpu', ctx=mx.cpu(), reason='CI is set')
     text = str(s)
     lines = text.splitlines()
     assert lines[0] == s.headline()
@@ -72,7 +73,7 @@ def test_header_shows_both_recipes_side_by_side():
     assert table['resize'] == ['67', '224']
     assert table['optimizer'] == ['adam', 'sgd']
     assert 'recipe' in text and 'cpu (runs)' in text and 'book' in text
-    book = str(runs.make_settings('nin', 'book', ctx=mx.cpu()))
+    book = str(make_settings('nin', 'book', ctx=mx.cpu()))
     assert book.startswith("run: the BOOK's recipe (because --recipe book)")
     assert 'why the cpu recipe differs: ' + why[:40] in book
     changed = str(s.replace(lr=0.5))
@@ -80,7 +81,7 @@ def test_header_shows_both_recipes_side_by_side():
 
 
 def test_load_data_and_trainer_of_the_settings():
-    s = runs.make_settings('lenet', 'cpu', ctx=mx.cpu(), num_examples=256)
+    s = make_settings('lenet', 'cpu', ctx=mx.cpu(), num_examples=256)
     train_iter, test_iter = s.load_data()
     assert train_iter.num_examples == 256 and len(train_iter) == 8
     assert test_iter.num_examples == 1000
@@ -195,8 +196,8 @@ def test_parse_ctx_one_grammar():
 # ------------------------------------------------------------- folder
 
 def test_slow_run_note(capsys):
-    note = runs.SlowRunNote([mx.cpu()], batches_per_epoch=10 ** 7,
-                            num_epochs=5, start_epoch=0, model='nin')
+    note = fit.SlowRunNote([mx.cpu()], batches_per_epoch=10 ** 7,
+                           num_epochs=5, start_epoch=0, model='nin')
     for batch in range(5):
         time.sleep(0.01)  # 10 ms a batch, 5 x 10**7 batches: 139 hours
         note(0, batch, batch * 128)
@@ -208,14 +209,14 @@ def test_slow_run_note(capsys):
 
 def test_default_out_is_a_new_folder_per_run(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    first = runs.default_out('nin', resume=False)
+    first = rundir.default_out('nin', resume=False)
     assert first == os.path.join('runs', 'nin')
     os.makedirs(os.path.join('runs', 'nin'))
-    assert runs.default_out('nin', resume=False).endswith('nin-2')
-    assert runs.default_out('nin', resume=True).endswith('nin')
+    assert rundir.default_out('nin', resume=False).endswith('nin-2')
+    assert rundir.default_out('nin', resume=True).endswith('nin')
     os.makedirs(os.path.join('runs', 'nin-2'))
-    assert runs.default_out('nin', resume=True).endswith('nin-2')
-    assert runs.default_out('nin', resume=False).endswith('nin-3')
+    assert rundir.default_out('nin', resume=True).endswith('nin-2')
+    assert rundir.default_out('nin', resume=False).endswith('nin-3')
 
 
 def record(epoch):
@@ -225,42 +226,42 @@ def record(epoch):
 
 def test_metrics_and_curves_written_and_read_back(tmp_path):
     history = [record(1), record(2)]
-    runs.write_metrics(str(tmp_path), history)
-    assert runs.read_metrics(str(tmp_path)) == history
+    rundir.write_metrics(str(tmp_path), history)
+    assert rundir.read_metrics(str(tmp_path)) == history
     rows = (tmp_path / 'metrics.csv').read_text().splitlines()
-    assert rows[0] == ','.join(runs.METRICS) and len(rows) == 3
+    assert rows[0] == ','.join(rundir.METRICS) and len(rows) == 3
     assert (tmp_path / 'curves.png').read_bytes()[:4] == b'\x89PNG'
-    assert runs.read_metrics(str(tmp_path / 'none')) == []
+    assert rundir.read_metrics(str(tmp_path / 'none')) == []
 
 
 def test_one_drawing_function_for_files_and_live_plots():
-    fig = runs.curves_figure([record(1), record(2)], num_epochs=5,
-                             title='t')
+    fig = plots.curves_figure([record(1), record(2)], num_epochs=5,
+                              title='t')
     ax = fig.axes[0]
     assert [line.get_label() for line in ax.get_lines()] == [
         'train loss', 'train acc', 'test acc']
     assert ax.get_xlim() == (0.5, 5.5) and ax.get_title() == 't'
-    again = runs.curves_figure([record(1), record(2), record(3)], 5,
-                               fig=fig)
+    again = plots.curves_figure([record(1), record(2), record(3)], 5,
+                                fig=fig)
     assert again is fig and len(fig.axes[0].get_lines()[0].get_xdata()) == 3
 
 
 def test_train_run_writes_a_folder_that_reads_back(tmp_path):
     out = str(tmp_path / 'run')
-    s = runs.make_settings('batchnorm', 'cpu', ctx=mx.cpu(),
-                           num_examples=256, batch_size=64, num_epochs=1)
-    history = runs.train_run(s, out, command=['test'])
-    assert len(history) == 1 and runs.is_finished(out)
-    info = runs.read_run(out)
+    s = make_settings('batchnorm', 'cpu', ctx=mx.cpu(),
+                      num_examples=256, batch_size=64, num_epochs=1)
+    history = fit.train_run(s, out, command=['test'])
+    assert len(history) == 1 and rundir.is_finished(out)
+    info = rundir.read_run(out)
     assert info['recipe']['kind'] == 'cpu' and info['command'] == ['test']
     assert info['final'] == history[-1]
-    assert runs.last_saved(out).endswith('epoch-0001')
-    assert runs.last_saved(str(tmp_path / 'none')) is None
-    net, info = runs.load_run(out)
+    assert rundir.last_saved(out).endswith('epoch-0001')
+    assert rundir.last_saved(str(tmp_path / 'none')) is None
+    net, info = rundir.load_run(out)
     assert net(nd.zeros((2, 1, 28, 28))).shape == (2, 10)
     with pytest.raises(UsageError, match='already holds a run'):
-        runs.train_run(s, out)
-    assert not runs.is_finished(str(tmp_path))
+        fit.train_run(s, out)
+    assert not rundir.is_finished(str(tmp_path))
     (tmp_path / 'run.json').write_text(json.dumps([1]))
     with pytest.raises(DataError, match='does not describe a training'):
-        runs.read_run(str(tmp_path))
+        rundir.read_run(str(tmp_path))
