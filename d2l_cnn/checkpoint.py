@@ -19,7 +19,13 @@ import tempfile
 from .devices import net_ctx
 from .errors import D2LError, UsageError, mxnet_summary
 
+# The names in a run folder (the rest are in d2l_cnn.rundir): the
+# checkpoints' folder, one folder per epoch, the files of each.
 FOLDER = 'checkpoints'
+EPOCH = 'epoch-%04d'
+PARAMS = 'model.params'      # also the run's final parameters
+STATES = 'trainer.states'
+META = 'meta.json'
 HISTORY_KEYS = ('epoch', 'loss', 'train_acc', 'test_acc', 'time',
                 'examples_per_sec')
 _NAME = re.compile(r'^epoch-(\d{4,})$')
@@ -81,17 +87,17 @@ def save(out_dir, epoch, net, trainer, meta):
     """
     root = os.path.join(out_dir, FOLDER)
     os.makedirs(root, exist_ok=True)
-    final = os.path.join(root, 'epoch-%04d' % epoch)
+    final = os.path.join(root, EPOCH % epoch)
     tmp = tempfile.mkdtemp(prefix='.tmp-', dir=root)
     try:
         os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp's folder is private
-        net.save_parameters(os.path.join(tmp, 'model.params'))
+        net.save_parameters(os.path.join(tmp, PARAMS))
         if trainer is not None:  # None: the states live elsewhere
-            trainer.save_states(os.path.join(tmp, 'trainer.states'))
+            trainer.save_states(os.path.join(tmp, STATES))
         for name in os.listdir(tmp):
             with open(os.path.join(tmp, name), 'rb') as f:
                 os.fsync(f.fileno())
-        atomic_write(os.path.join(tmp, 'meta.json'),
+        atomic_write(os.path.join(tmp, META),
                      json.dumps(dict(meta, epoch=epoch,
                                      trainer_states=trainer is not None),
                                 indent=1))
@@ -111,7 +117,7 @@ def _complete(root):
     for name in os.listdir(root):
         match = _NAME.match(name)
         folder = os.path.join(root, name)
-        if match and os.path.isfile(os.path.join(folder, 'meta.json')):
+        if match and os.path.isfile(os.path.join(folder, META)):
             found.append((int(match.group(1)), folder))
     return sorted(found)
 
@@ -162,7 +168,7 @@ def read_meta(folder):
     of the wrong types (a hand-edited or truncated file).
     """
     try:
-        with open(os.path.join(folder, 'meta.json'), encoding='utf-8') as f:
+        with open(os.path.join(folder, META), encoding='utf-8') as f:
             meta = json.load(f)
     except (OSError, ValueError) as e:
         raise DamagedCheckpoint('checkpoint %s is unreadable (%s)'
@@ -203,13 +209,13 @@ def load(folder, net, trainer, expect, need_states=True):
             raise UsageError(
                 'cannot resume: the checkpoint in %s has %s=%r, this run '
                 'has %s=%r' % (folder, key, meta.get(key), key, value))
-    states = os.path.join(folder, 'trainer.states')
+    states = os.path.join(folder, STATES)
     if trainer is not None and need_states and not os.path.isfile(states):
         raise MissingStates(
             'checkpoint %s has no trainer.states (the optimizer\'s '
             'momentum and step count)' % folder)
     try:
-        net.load_parameters(os.path.join(folder, 'model.params'),
+        net.load_parameters(os.path.join(folder, PARAMS),
                             ctx=net_ctx(net))
         if trainer is not None and os.path.isfile(states):
             trainer.load_states(states)

@@ -171,11 +171,12 @@ def settings(args):
         **changes)
 
 
-def run(args, state=None):
+def run(args, state=None, command=None):
     """Train as ``args`` say; returns the history.
 
     ``state`` (a dict) receives the kvstore, so that ``main`` can let a
     failing ``dist_sync`` worker exit without waiting for the others.
+    ``command`` is recorded in run.json (default: ``sys.argv``).
     """
     state = {} if state is None else state
     s = settings(args)
@@ -192,7 +193,7 @@ def run(args, state=None):
         history = train_run(
             s, out, resume=args.resume, kvstore=args.kvstore,
             hybridize=not args.no_hybridize, amp=args.amp,
-            progress=args.progress, state=state,
+            progress=args.progress, state=state, command=command,
             allow_changes=args.allow_changes)
     except DataError as e:
         if s.data in EMBEDDED:
@@ -210,8 +211,12 @@ def run(args, state=None):
     return history
 
 
-def main(argv=None):
-    """Entry point: returns the exit status."""
+def main(argv=None, command=None):
+    """Entry point: returns the exit status.
+
+    ``command`` is what run.json records as the command that trained
+    (default: ``sys.argv``).
+    """
     args = build_parser().parse_args(argv)
     state = {}
 
@@ -225,7 +230,7 @@ def main(argv=None):
             where, continue_command(argv, args.out, bool(last)))
 
     def body():
-        run(args, state)
+        run(args, state, command)
     status = run_command(body, args.debug, interrupted)
     if status and 'kv' in state:
         # a failing dist_sync worker must not wait for the others

@@ -20,7 +20,6 @@ import csv
 import io
 import os
 import platform
-import re
 import shlex
 import sys
 import time
@@ -29,7 +28,8 @@ from . import checkpoint, data, threads
 from .errors import (STATUS_INTERRUPTED, D2LError, OneLineParser,
                      UsageError, run_command)
 from .registry import get_entry, get_model
-from .rundir import is_finished, read_metrics, read_run
+from .rundir import (SEED_RUN, SEED_RUN_NAME, is_finished, read_metrics,
+                     read_run)
 from .settings import RECIPE_CHOICES
 
 # The networks of d2l-zh chapter 5, in the book's order (5.5 to 5.12).
@@ -38,7 +38,6 @@ CHAPTER = ('lenet', 'alexnet', 'vgg', 'nin', 'googlenet', 'batchnorm',
 TARGETS = (0.90, 0.95)
 # Options that compare sets itself for each run.
 OWN_OPTIONS = ('--out', '--seed', '--resume', '--data', '--recipe')
-RUN_NAME = re.compile(r'^(?P<name>.+)-seed(?P<seed>\d+)$')
 
 
 def build_parser():
@@ -119,7 +118,7 @@ def finished_runs(out):
     runs = []
     for entry in sorted(os.listdir(out)):
         folder = os.path.join(out, entry)
-        if RUN_NAME.match(entry) and is_finished(folder):
+        if SEED_RUN_NAME.match(entry) and is_finished(folder):
             run = read_run(folder)
             run['history'] = read_metrics(folder)
             if run['history']:
@@ -142,23 +141,19 @@ def train_argv(name, seed, folder, args):
 def train(argv):
     """Run ``python -m d2l_cnn.train ARGV`` in this process; exit status.
 
-    ``sys.argv`` is set for the call, so that the run's ``run.json``
-    records the training command, as if the user had typed it.
+    The run's ``run.json`` records the training command, as if the user
+    had typed it.
     """
     from .cli import main
-    saved = sys.argv
-    sys.argv = [os.path.join(os.path.dirname(__file__), 'train.py')] + argv
-    try:
-        return main(argv)
-    finally:
-        sys.argv = saved
+    return main(argv, command=[os.path.join(os.path.dirname(__file__),
+                                            'train.py')] + argv)
 
 
 def run_all(runs, args):
     """Train the runs not yet finished; returns the failed ``(name, seed)``."""
     failed = []
     for i, (name, seed) in enumerate(runs, 1):
-        folder = os.path.join(args.out, '%s-seed%d' % (name, seed))
+        folder = os.path.join(args.out, SEED_RUN % (name, seed))
         head = '[%d/%d] %s seed %d' % (i, len(runs), name, seed)
         argv = train_argv(name, seed, folder, args)
         if is_finished(folder):

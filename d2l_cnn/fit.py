@@ -21,7 +21,8 @@ from .devices import seed_everything
 from .errors import D2LError, UsageError
 from .loop import train_ch5
 from .registry import Recipe, get_entry, get_model
-from .rundir import RunLock, make_out, prepare_out, versions, write_metrics
+from .rundir import (RunDir, RunLock, make_out, prepare_out, versions,
+                     write_metrics)
 from .settings import check_resize
 
 
@@ -105,7 +106,7 @@ def resume_checkpoint(out, net, trainer, expect, now, allow_changes=False):
     skipped = []
     for folder in folders:
         missing = (trainer is not None and not os.path.isfile(
-            os.path.join(folder, 'trainer.states')))
+            os.path.join(folder, checkpoint.STATES)))
         try:
             meta = checkpoint.load(folder, net, trainer, expect,
                                    need_states=not allow_changes)
@@ -162,6 +163,7 @@ def train_run(s, out, resume=False, kvstore=None, hybridize=True,
     worker can leave without waiting for the others. Returns the
     history (one dict per epoch).
     """
+    out = os.fspath(out)  # a path or a RunDir
     state = {} if state is None else state
     ctx = s.contexts
     check_resize(s)
@@ -256,12 +258,12 @@ def _train(s, out, resume, kv, hybridize, amp, progress, command,
                                            s.num_epochs, start_epoch,
                                            s.model)])
     if rank == 0:
-        checkpoint.atomic_save(net, os.path.join(out, 'model.params'))
+        checkpoint.atomic_save(net, RunDir(out).params)
         run_info.update(elapsed=time.time() - started,
                         finished=time.strftime('%Y-%m-%d %H:%M:%S'),
                         final=history[-1] if history else None,
                         settings_per_epoch=_segments(
                             segments, len(history)))
-        checkpoint.atomic_write(os.path.join(out, 'run.json'),
+        checkpoint.atomic_write(RunDir(out).run_json,
                                 json.dumps(run_info, indent=1))
     return history

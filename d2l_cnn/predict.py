@@ -34,7 +34,7 @@ from .checkpoint import atomic_write
 from .devices import parse_ctx
 from .errors import D2LError, OneLineParser, UsageError, run_command
 from .registry import get_entry
-from .rundir import RunLock, load_run
+from .rundir import RunDir, RunLock, load_run
 
 Result = collections.namedtuple(
     'Result', 'predictions labels confusion accuracy png note')
@@ -187,7 +187,7 @@ def predict(run_dir, data_name=None, root=None, num=18, png=None,
     if font is not None and not os.path.isfile(font):
         raise UsageError('font file %s does not exist' % font)
     if num:
-        png = png or os.path.join(run_dir, 'predictions.png')
+        png = png or RunDir(run_dir).predictions_png
         image_format = _image_format(png)
     net, info = load_run(run_dir, ctx)
     name = data_name or info['data']

@@ -15,10 +15,12 @@ of a run: a plain run may start there), ``epoch`` (a complete epoch is
 saved: ``--resume`` continues it) or ``finished``.
 """
 import csv
+import functools
 import io
 import json
 import os
 import platform
+import re
 import socket
 import sys
 
@@ -38,14 +40,78 @@ from .registry import get_model, get_recipe
 from .settings import MAX_RESIZE
 
 
-RUN_FILES = ('run.json', 'metrics.json', checkpoint.FOLDER)
+# The names in a run folder; a checkpoint's are in d2l_cnn.checkpoint.
+RUN_JSON = 'run.json'
+METRICS_JSON = 'metrics.json'
+METRICS_CSV = 'metrics.csv'
+CURVES_PNG = 'curves.png'
+PREDICTIONS_PNG = 'predictions.png'   # written by d2l_cnn.predict
+# compare's folder: one run folder per network and seed
+SEED_RUN = '%s-seed%d'
+SEED_RUN_NAME = re.compile(r'^(?P<name>.+)-seed(?P<seed>\d+)$')
+RUN_FILES = (RUN_JSON, METRICS_JSON, checkpoint.FOLDER)
 
 
 LOCK = '.lock'
 
 
-METRICS = ('epoch', 'loss', 'train_acc', 'test_acc', 'time',
-           'examples_per_sec')
+# the columns of metrics.csv: the keys of train_ch5's records
+METRICS = checkpoint.HISTORY_KEYS
+
+
+class RunDir:
+    """The run folder ``out``: each of its files as an attribute.
+
+    ``RunDir(out).run_json`` is ``out/run.json``, ``.params`` the final
+    ``model.params``, ``.checkpoints`` the checkpoints' folder, and so
+    on; the methods are this module's functions applied to ``out``.
+    """
+
+    def __init__(self, out):
+        self.out = os.fspath(out)
+        join = functools.partial(os.path.join, self.out)
+        self.run_json = join(RUN_JSON)
+        self.metrics_json = join(METRICS_JSON)
+        self.metrics_csv = join(METRICS_CSV)
+        self.curves_png = join(CURVES_PNG)
+        self.predictions_png = join(PREDICTIONS_PNG)
+        self.params = join(checkpoint.PARAMS)
+        self.checkpoints = join(checkpoint.FOLDER)
+        self.lock_file = join(LOCK)
+
+    def __fspath__(self):
+        return self.out
+
+    def __repr__(self):
+        return 'RunDir(%r)' % self.out
+
+    def lock(self):
+        """``with rundir.lock():`` (see ``RunLock``)."""
+        return RunLock(self.out)
+
+    def state(self):
+        """'new', 'epoch' or 'finished' (see ``folder_state``)."""
+        return folder_state(self.out)
+
+    def last_saved(self):
+        return last_saved(self.out)
+
+    def is_finished(self):
+        return is_finished(self.out)
+
+    def read_metrics(self):
+        return read_metrics(self.out)
+
+    def write_metrics(self, history):
+        write_metrics(self.out, history)
+
+    def read(self):
+        """``run.json`` with defaults filled in (``read_run``)."""
+        return read_run(self.out)
+
+    def load(self, ctx=None):
+        """``(net, info)``: the trained network (``load_run``)."""
+        return load_run(self.out, ctx)
 
 
 def default_out(model, resume):
@@ -75,7 +141,7 @@ class RunLock:
     """
 
     def __init__(self, out):
-        self.out, self.path, self.fd = out, os.path.join(out, LOCK), None
+        self.out, self.path, self.fd = out, RunDir(out).lock_file, None
 
     def __enter__(self):
         if fcntl is None:
@@ -176,7 +242,7 @@ def folder_state(out):
         return 'new'
     if is_finished(out):
         return 'finished'
-    held = [f for f in ('run.json', 'metrics.json')
+    held = [f for f in (RUN_JSON, METRICS_JSON)
             if os.path.exists(os.path.join(out, f))]
     if held or checkpoint.latest(out):
         return 'epoch'
@@ -217,22 +283,22 @@ def is_finished(out):
 
 def write_metrics(out, history):
     """Per-epoch metrics as CSV and JSON, and the curves as a PNG."""
-    checkpoint.atomic_write(os.path.join(out, 'metrics.json'),
+    checkpoint.atomic_write(RunDir(out).metrics_json,
                             json.dumps(history, indent=1))
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=METRICS, lineterminator='\n')
     writer.writeheader()
     for record in history:
         writer.writerow({k: record[k] for k in METRICS})
-    checkpoint.atomic_write(os.path.join(out, 'metrics.csv'),
+    checkpoint.atomic_write(RunDir(out).metrics_csv,
                             buf.getvalue())
-    checkpoint.atomic_write(os.path.join(out, 'curves.png'),
+    checkpoint.atomic_write(RunDir(out).curves_png,
                             png_bytes(curves_figure(history)))
 
 
 def read_metrics(out):
     """The per-epoch history of a run folder ([] before its first epoch)."""
-    path = os.path.join(out, 'metrics.json')
+    path = RunDir(out).metrics_json
     if not os.path.isfile(path):
         return []
     return _read_json(path, list)
@@ -267,7 +333,7 @@ def read_run(run_dir):
     check_path(run_dir)
     if not os.path.isdir(run_dir):
         raise UsageError('run folder %s does not exist' % run_dir)
-    path = os.path.join(run_dir, 'run.json')
+    path = RunDir(run_dir).run_json
     info = _read_json(path)
     if 'model' not in info:
         raise DataError('%s does not describe a training run (no "model")'
@@ -308,7 +374,7 @@ def load_run(run_dir, ctx=None):
     """
     info = read_run(run_dir)
     ctx = ctx or mx.cpu()
-    path = os.path.join(run_dir, 'model.params')
+    path = RunDir(run_dir).params
     if not os.path.isfile(path):
         raise DataError('%s is missing: the run has not finished (or '
                         'resume it with --resume)' % path)
