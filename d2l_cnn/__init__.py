@@ -26,25 +26,17 @@ from .errors import D2LError, DataError, UsageError  # noqa: E402
 from .registry import (Recipe, get_entry, get_model,  # noqa: E402
                        get_recipe, list_models, register_model)
 from . import models  # noqa: E402,F401  (registers the networks)
-# The book's d2lzh names (d2l_cnn.book) load on first use: importing
-# the training module here would make ``python -m d2l_cnn.train`` warn
-# that it runs a module the package had already imported.
+# The book's d2lzh names. d2l_cnn.book imports the loop, never
+# d2l_cnn.train, so ``python -m d2l_cnn.train`` runs that file once.
+from .book import (Residual, book_options, corr2d,  # noqa: E402,F401
+                   evaluate_accuracy, get_fashion_mnist_labels,
+                   last_history, load_data_fashion_mnist, resnet18,
+                   train_ch5, try_all_gpus, try_gpu)
+
 BOOK_NAMES = ('Residual', 'book_options', 'corr2d', 'evaluate_accuracy',
               'get_fashion_mnist_labels', 'last_history',
               'load_data_fashion_mnist', 'resnet18', 'train_ch5',
               'try_all_gpus', 'try_gpu')
-
-
-def __getattr__(name):
-    if name in BOOK_NAMES:
-        from . import book
-        return getattr(book, name)
-    raise AttributeError('module %r has no attribute %r' % (__name__, name))
-
-
-def __dir__():
-    return sorted(set(globals()) | set(BOOK_NAMES))
-
 
 __all__ = ['D2LError', 'DataError', 'Recipe', 'UsageError', 'get_entry',
            'get_model',
