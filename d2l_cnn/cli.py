@@ -23,7 +23,6 @@ from .rundir import default_out, last_saved
 from .settings import RECIPE_CHOICES, make_settings
 
 KVSTORES = ('local', 'device', 'dist_sync', 'dist_device_sync')
-EMBEDDED = ('mnist5k', 'synthetic')  # data sets that need no download
 
 
 def _positive(kind):
@@ -196,7 +195,7 @@ def run(args, state=None, command=None):
             progress=args.progress, state=state, command=command,
             allow_changes=args.allow_changes)
     except DataError as e:
-        if s.data in EMBEDDED:
+        if s.dataset.embedded:  # no download to fall back from
             raise
         # a run that learns without any download
         raise DataError('%s; or train on the embedded digits: python -m '

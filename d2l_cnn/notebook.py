@@ -22,7 +22,7 @@ from .devices import try_gpu
 from .errors import UsageError
 from .plots import curves_figure, png_bytes
 from .registry import get_recipe
-from .settings import make_settings
+from .settings import choose_recipe, make_settings
 
 
 def _env_quick(env):
@@ -52,8 +52,9 @@ def run_config(name, root=None, env=None, ctx=None):
     quick, reason = _env_quick(env)
     if quick is None:
         root_dir = root or data.default_root(book.data)
-        if ctx.device_type != 'gpu':
-            quick, reason = True, 'no GPU was found'
+        kind, reason = choose_recipe('auto', [ctx])
+        if kind == 'cpu':
+            quick = True
         elif not data.data_present(book.data, root):
             quick, reason = True, ('the %s files are not in %s (no '
                                    'download here)' % (book.data, root_dir))

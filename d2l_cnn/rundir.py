@@ -34,6 +34,7 @@ import numpy as np
 from mxnet import nd
 
 from . import __version__, checkpoint, data
+from .devices import MAX_SEED
 from .errors import D2LError, DataError, UsageError, mxnet_summary
 from .plots import curves_figure, png_bytes
 from .registry import get_model, get_recipe
@@ -356,7 +357,7 @@ def read_run(run_dir):
     for key, low, high in (('in_channels', 1, 64), ('num_classes', 1,
                                                     100000),
                            ('resize', 1, MAX_RESIZE),
-                           ('seed', 0, 2 ** 32 - 1)):
+                           ('seed', 0, MAX_SEED)):
         value = info[key]
         if (isinstance(value, bool) or not isinstance(value, int)
                 or not low <= value <= high):

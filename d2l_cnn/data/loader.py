@@ -9,6 +9,7 @@ import mxnet as mx
 import numpy as np
 from mxnet import nd
 
+from ..devices import check_seed
 from ..errors import UsageError
 
 
@@ -41,14 +42,6 @@ def check_resize(resize):
         raise UsageError('resize must be None or a positive integer, got %r'
                          % (resize,))
     return int(resize)
-
-
-def check_seed(seed):
-    """``seed`` as an int; a UsageError unless it is >= 0."""
-    if not _is_int(seed) or seed < 0:
-        raise UsageError('seed must be a non-negative integer, got %r'
-                         % (seed,))
-    return int(seed)
 
 
 class ArrayDataIter:
