@@ -8,13 +8,13 @@ printed says which recipe runs and why. The run folder (``--out``) is
 written by ``d2l_cnn.fit``; errors are one line (``d2l_cnn.errors``).
 """
 import argparse
-import math
 import shlex
 import sys
 import textwrap
 
 from .devices import MAX_SEED
-from .errors import DataError, OneLineParser, UsageError, run_command
+from .errors import (DataError, OneLineParser, UsageError, non_negative,
+                     positive, run_command)
 from .export import check_exportable, check_onnx, export_run
 from .fit import train_run
 from .launch import skip_exit_barrier
@@ -25,40 +25,8 @@ from .settings import RECIPE_CHOICES, make_settings
 KVSTORES = ('local', 'device', 'dist_sync', 'dist_device_sync')
 
 
-def _positive(kind):
-    def parse(text):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                '%r is not a %s' % (text, 'number' if kind is float
-                                    else 'whole number'))
-        if not (value > 0 and math.isfinite(value)):
-            raise argparse.ArgumentTypeError(
-                'must be positive, not %s' % text)
-        return value
-    parse.__name__ = 'positive %s' % kind.__name__
-    return parse
-
-
-def _non_negative(kind):
-    def parse(text):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                '%r is not a %s' % (text, 'number' if kind is float
-                                    else 'whole number'))
-        if not (value >= 0 and math.isfinite(value)):
-            raise argparse.ArgumentTypeError(
-                'must be 0 or more, not %s' % text)
-        return value
-    parse.__name__ = 'non-negative %s' % kind.__name__
-    return parse
-
-
 def _seed(text):
-    value = _non_negative(int)(text)
+    value = non_negative(int)(text)
     if value > MAX_SEED:
         raise argparse.ArgumentTypeError(
             'must be at most %d (2**32 - 1), not %s' % (MAX_SEED, text))
@@ -74,9 +42,9 @@ def _recipe_options(p):
         kind = {'int': int, 'float': float}.get(getattr(f.type, '__name__',
                                                         f.type), str)
         if meta.get('positive'):
-            kind = _positive(kind)
+            kind = positive(kind)
         elif meta.get('non_negative'):
-            kind = _non_negative(kind)
+            kind = non_negative(kind)
         flags = ['--' + f.name.replace('_', '-')] + list(
             meta.get('aliases', ()))
         group.add_argument(*flags, dest=f.name, type=kind, default=None,
@@ -118,11 +86,11 @@ def build_parser():
     p.add_argument('--lr-steps', default='',
                    help='epochs after which the lr is multiplied by '
                    '--lr-factor, e.g. 30,60')
-    p.add_argument('--lr-factor', type=_positive(float), default=0.1)
+    p.add_argument('--lr-factor', type=positive(float), default=0.1)
     p.add_argument('--kvstore', choices=KVSTORES, default=None,
                    help='how gradients are combined (dist_* need '
                    'python -m d2l_cnn.launch)')
-    p.add_argument('--num-examples', type=_positive(int), default=None,
+    p.add_argument('--num-examples', type=positive(int), default=None,
                    help='use only the first N training examples')
     p.add_argument('--out', default=None,
                    help='folder for metrics, curves, checkpoints and '

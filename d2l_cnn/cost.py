@@ -32,7 +32,6 @@ same way; what their ``hybrid_forward`` adds itself (``F.concat``, the
 shortcut's addition and ReLU) is read from the block's symbolic graph.
 ``python -m d2l_cnn.cost alexnet --resize 224 --leaves`` prints a table.
 """
-import argparse
 import json
 import sys
 import warnings
@@ -42,7 +41,8 @@ from mxnet import nd
 from mxnet.gluon import nn
 
 from . import data
-from .errors import D2LError, OneLineParser, UsageError, run_command
+from .errors import (D2LError, OneLineParser, UsageError, int_range,
+                     run_command)
 from .registry import get_model, get_recipe, list_models
 from .summary import count_params, initialize_if_needed
 
@@ -412,18 +412,7 @@ LIMITS = {'resize': 2048, 'channels': 64, 'batch_size': 1024,
 
 
 def _bounded(name):
-    def parse(text):
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError('%r is not a whole number'
-                                             % text) from None
-        if not 1 <= value <= LIMITS[name]:
-            raise argparse.ArgumentTypeError('must be 1 to %d, not %s'
-                                             % (LIMITS[name], text))
-        return value
-    parse.__name__ = name
-    return parse
+    return int_range(1, LIMITS[name])
 
 
 def build_parser():

@@ -10,6 +10,7 @@ failures at run time), 1 for MXNet, file, encoding and memory errors
 (and for a bug: ``internal error ...``), 130 after Ctrl-C or SIGTERM.
 """
 import argparse
+import math
 import signal
 import sys
 import traceback
@@ -122,3 +123,51 @@ def _fail(debug, message, status):
         traceback.print_exc()
     print('error: %s' % message, file=sys.stderr)
     return status
+
+
+def positive(kind):
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                '%r is not a %s' % (text, 'number' if kind is float
+                                    else 'whole number'))
+        if not (value > 0 and math.isfinite(value)):
+            raise argparse.ArgumentTypeError(
+                'must be positive, not %s' % text)
+        return value
+    parse.__name__ = 'positive %s' % kind.__name__
+    return parse
+
+
+def non_negative(kind):
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                '%r is not a %s' % (text, 'number' if kind is float
+                                    else 'whole number'))
+        if not (value >= 0 and math.isfinite(value)):
+            raise argparse.ArgumentTypeError(
+                'must be 0 or more, not %s' % text)
+        return value
+    parse.__name__ = 'non-negative %s' % kind.__name__
+    return parse
+
+
+def int_range(low, high):
+    """An argparse type: a whole number from ``low`` to ``high``."""
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError('%r is not a whole number'
+                                             % text) from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError('must be %d to %d, not %s'
+                                             % (low, high, text))
+        return value
+    parse.__name__ = 'whole number'
+    return parse
