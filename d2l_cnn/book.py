@@ -134,13 +134,7 @@ def train_ch5(net, train_iter, test_iter, batch_size, trainer, ctx,
         trainer = _BookStep(trainer, batch_size)
 
     def show(record):
-        line = ('epoch %d, loss %.4f, train acc %.3f, test acc %.3f, '
-                'time %.1f sec' % (record['epoch'], record['loss'],
-                                   record['train_acc'], record['test_acc'],
-                                   record['time']))
-        if speed:
-            line += ', %.1f examples/sec' % record['examples_per_sec']
-        print(line)
+        print(_loop.epoch_line(record, speed))
 
     # the epochs done stay in last_history() even if training stops
     _LAST['history'] = history = []
