@@ -229,23 +229,9 @@ def machine_info(threads):
 
 
 def recipe(name, kind='book'):
-    """A registered recipe as a plain dict, whatever record holds it.
-
-    ``d2l_cnn.get_recipe(name)`` returns the book's recipe (a dict
-    today); ``get_recipe(name, 'cpu')`` the classroom one (a frozen
-    record with the same fields).
-    """
+    """A registered recipe (``registry.Recipe``) as a plain dict."""
     from d2l_cnn import registry
-    r = registry.get_recipe(name) if kind == 'book' else \
-        registry.get_recipe(name, kind)
-    if isinstance(r, dict):
-        return dict(r)
-    if hasattr(r, '_asdict'):
-        return dict(r._asdict())
-    import dataclasses
-    if dataclasses.is_dataclass(r):
-        return dataclasses.asdict(r)
-    return dict(vars(r))
+    return registry.get_recipe(name, kind).asdict()
 
 
 def lr_at(r, num_update, batches_per_epoch):

@@ -60,8 +60,7 @@ BOOK_NAMES = {
 
 
 def _entry(name):
-    get = getattr(registry, 'get_entry', None) or registry._entry
-    return get(name)
+    return registry.get_entry(name)
 
 
 def section_of(stem):
