@@ -27,6 +27,7 @@ import time
 from . import checkpoint, data, threads
 from .errors import (STATUS_INTERRUPTED, D2LError, OneLineParser,
                      UsageError, run_command)
+from .plots import png_bytes
 from .registry import get_entry, get_model
 from .rundir import (SEED_RUN, SEED_RUN_NAME, is_finished, read_metrics,
                      read_run)
@@ -437,9 +438,8 @@ def plot(rows, path, data_name):
     fig.suptitle('%s: mean of %d seed%s, shaded from min to max'
                  % (data_name, seeds, '' if seeds == 1 else 's'),
                  fontsize=22)
-    buf = io.BytesIO()
-    fig.savefig(buf, format='png', dpi=80, bbox_inches='tight')
-    checkpoint.atomic_write(path, buf.getvalue())
+    checkpoint.atomic_write(path, png_bytes(fig, dpi=80,
+                                            bbox_inches='tight'))
 
 
 def command_line(argv):

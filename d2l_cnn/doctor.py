@@ -238,7 +238,7 @@ def _needed_missing(report, name):
 
 
 def check_font(report):
-    from .predict import find_cjk_font
+    from .plots import find_cjk_font
     font = find_cjk_font()
     report.row('CJK font', font or 'none (Chinese labels show as boxes)')
     if not font:

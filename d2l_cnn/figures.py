@@ -12,14 +12,13 @@ The grids of 5.1-5.4 carry numbers computed by the library's own
 block diagrams of 5.6-5.12 follow the papers the sections cite.
 
 Labels are in Chinese when matplotlib finds a font with Chinese glyphs
-(``d2l_cnn.predict.find_cjk_font``, as the prediction picture does) and
+(``d2l_cnn.plots.find_cjk_font``, as the prediction picture does) and
 in English otherwise; ``language()`` says which.
 
 ``FIGURES`` maps each figure function's name to the notebook that shows
 it (the tests check both that it draws and that the notebook calls it).
 """
 import functools
-import io
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -28,6 +27,7 @@ from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Rectangle
 from mxnet import nd
 
 from . import layers
+from .plots import png_bytes
 
 # figure function -> the notebook (file name without .ipynb) that shows it
 FIGURES = {
@@ -65,7 +65,7 @@ COLORS = {'conv': '#c6dbef', 'pool': '#c7e9c0', 'dense': '#fdd0a2',
 
 @functools.lru_cache(maxsize=None)
 def _cjk_font():
-    from .predict import find_cjk_font
+    from .plots import find_cjk_font
     return find_cjk_font()
 
 
@@ -93,9 +93,7 @@ class _Figure(Figure):
     """A Figure that also shows itself in Jupyter without pyplot."""
 
     def _repr_png_(self):
-        buf = io.BytesIO()
-        self.savefig(buf, format='png', dpi=80, bbox_inches='tight')
-        return buf.getvalue()
+        return png_bytes(self, dpi=80, bbox_inches='tight')
 
 
 def _canvas(width, height, xlim, ylim):

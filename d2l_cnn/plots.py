@@ -1,10 +1,12 @@
-"""Training curves as the book draws them (d2l-zh 3.x ``set_figsize``).
+"""Training curves as the book draws them, a font for Chinese, PNG bytes.
 
 ``curves_figure(history)`` is a matplotlib ``Figure`` (no pyplot, no
 GUI) of the train loss, train accuracy and test accuracy per epoch;
-``png_bytes(fig)`` its PNG. The run folder, the notebooks' live plot
-and the figures share them.
+``png_bytes(fig)`` its PNG; ``find_cjk_font()`` a font with the Chinese
+labels' glyphs. The run folder, the notebooks' live plot, the
+prediction picture and the figures share them.
 """
+import functools
 import io
 
 
@@ -52,7 +54,47 @@ def curves_figure(history, num_epochs=None, title=None, fig=None,
     return fig
 
 
-def png_bytes(fig, dpi=100):
+def png_bytes(fig, dpi=100, **kwargs):
+    """``fig`` as PNG bytes (``kwargs`` go to ``savefig``)."""
     buf = io.BytesIO()
-    fig.savefig(buf, format='png', dpi=dpi)
+    fig.savefig(buf, format='png', dpi=dpi, **kwargs)
     return buf.getvalue()
+
+
+# Names of families that usually hold Chinese glyphs; checked first.
+_CJK_HINTS = ('cjk', 'hei', 'song', 'ming', 'kai', 'wenquanyi', 'wqy',
+              'han sans', 'han serif', 'noto sans sc', 'noto sans tc',
+              'fallback', 'ar pl', 'yahei', 'simsun', 'pingfang',
+              'hiragino', 'sarasa', 'unifont', 'gothic')
+
+
+def _covers(path, text):
+    from matplotlib import ft2font
+    try:
+        font = ft2font.FT2Font(path)
+    except (OSError, RuntimeError, ValueError):
+        return False
+    return all(font.get_char_index(ord(ch)) for ch in text
+               if not ch.isascii())
+
+
+@functools.lru_cache(maxsize=None)
+def find_cjk_font(text='T恤裤子套衫连衣裙外套凉鞋衬衫运动鞋包短靴'):
+    """Path of a font matplotlib knows that has every glyph of ``text``.
+
+    Families whose names suggest Chinese are tried first, then all the
+    others; returns None when there is none.
+    """
+    # imported here: matplotlib is not needed until the first picture
+    from matplotlib import font_manager
+    fonts = font_manager.fontManager.ttflist
+    hinted = [f for f in fonts
+              if any(h in f.name.lower() for h in _CJK_HINTS)]
+    seen = set()
+    for f in hinted + fonts:
+        if f.fname in seen:
+            continue
+        seen.add(f.fname)
+        if _covers(f.fname, text):
+            return f.fname
+    return None

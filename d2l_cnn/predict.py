@@ -17,7 +17,6 @@
 predictions, the labels and the confusion matrix.
 """
 import collections
-import functools
 import io
 import math
 import os
@@ -25,7 +24,6 @@ import sys
 import warnings
 
 import numpy as np
-from matplotlib import font_manager, ft2font
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 
@@ -33,6 +31,7 @@ from . import data
 from .checkpoint import atomic_write
 from .devices import parse_ctx
 from .errors import D2LError, OneLineParser, UsageError, run_command
+from .plots import find_cjk_font
 from .registry import get_entry
 from .rundir import RunDir, RunLock, load_run
 
@@ -46,11 +45,6 @@ Result.__doc__ = """What ``predict`` found.
 and ``note`` says why the labels are in English only (or is None).
 """
 
-# Names of families that usually hold Chinese glyphs; checked first.
-_CJK_HINTS = ('cjk', 'hei', 'song', 'ming', 'kai', 'wenquanyi', 'wqy',
-              'han sans', 'han serif', 'noto sans sc', 'noto sans tc',
-              'fallback', 'ar pl', 'yahei', 'simsun', 'pingfang',
-              'hiragino', 'sarasa', 'unifont', 'gothic')
 
 NO_CJK_NOTE = ('no font with Chinese characters found: labels in English '
                'only (install one, e.g. fonts-noto-cjk, or pass --font)')
@@ -94,34 +88,6 @@ def format_confusion(confusion, text_labels):
 
 
 # ------------------------------------------------------------ picture
-
-def _covers(path, text):
-    try:
-        font = ft2font.FT2Font(path)
-    except (OSError, RuntimeError, ValueError):
-        return False
-    return all(font.get_char_index(ord(ch)) for ch in text
-               if not ch.isascii())
-
-
-@functools.lru_cache(maxsize=None)
-def find_cjk_font(text='T恤裤子套衫连衣裙外套凉鞋衬衫运动鞋包短靴'):
-    """Path of a font matplotlib knows that has every glyph of ``text``.
-
-    Families whose names suggest Chinese are tried first, then all the
-    others; returns None when there is none.
-    """
-    fonts = font_manager.fontManager.ttflist
-    hinted = [f for f in fonts
-              if any(h in f.name.lower() for h in _CJK_HINTS)]
-    seen = set()
-    for f in hinted + fonts:
-        if f.fname in seen:
-            continue
-        seen.add(f.fname)
-        if _covers(f.fname, text):
-            return f.fname
-    return None
 
 
 def _titles(true, pred, text_labels, text_labels_zh, chinese):

@@ -9,7 +9,7 @@ import mxnet as mx
 import pytest
 
 from d2l_cnn import doctor
-import d2l_cnn.predict
+import d2l_cnn.plots
 
 FILES = ('train-images-idx3-ubyte.gz', 'train-labels-idx1-ubyte.gz',
          't10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz')
@@ -44,7 +44,7 @@ def quiet(monkeypatch, tmp_path):
     monkeypatch.setattr(doctor, 'nvidia_gpus', lambda: [])
     monkeypatch.setattr(doctor, 'mx_gpus', lambda: [])
     monkeypatch.setattr(doctor, 'pip_check', lambda: (True, ''))
-    monkeypatch.setattr(d2l_cnn.predict, 'find_cjk_font',
+    monkeypatch.setattr(d2l_cnn.plots, 'find_cjk_font',
                         lambda *a: '/fonts/noto.ttc')
     monkeypatch.setattr(doctor, 'reachable', lambda url, timeout=5: False)
     return home
@@ -202,7 +202,7 @@ def test_pins_come_from_setup_cfg():
 
 def test_threads_and_font(quiet, monkeypatch):
     monkeypatch.setenv('OMP_NUM_THREADS', '1')
-    monkeypatch.setattr(d2l_cnn.predict, 'find_cjk_font', lambda *a: None)
+    monkeypatch.setattr(d2l_cnn.plots, 'find_cjk_font', lambda *a: None)
     report = doctor.diagnose(run_smoke=False)
     threads, font = problems(report)
     assert 'OpenMP uses 1 of 2 cores' in threads.what

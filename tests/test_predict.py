@@ -11,7 +11,7 @@ from mxnet import init, nd
 
 import d2l_cnn
 from conftest import subprocess_env
-from d2l_cnn import data, predict as P, rundir
+from d2l_cnn import data, plots, predict as P, rundir
 from d2l_cnn.errors import DataError, UsageError
 
 
@@ -115,7 +115,7 @@ def test_fashion_labels_and_font_note(tmp_path, monkeypatch, capsys):
 def test_find_cjk_font_is_consistent():
     assert P.find_cjk_font('abc') is not None  # any font has ASCII
     font = P.find_cjk_font()
-    assert font is None or P._covers(font, '裤子短靴')
+    assert font is None or plots._covers(font, '裤子短靴')
 
 
 def test_show_predictions_colour_images():
