@@ -38,6 +38,16 @@ BOOK_NAMES = ('Residual', 'book_options', 'corr2d', 'evaluate_accuracy',
               'load_data_fashion_mnist', 'resnet18', 'train_ch5',
               'try_all_gpus', 'try_gpu')
 
+
+def __getattr__(name):
+    # ``d2l_cnn.train`` (the book's names for notebooks) loads on first
+    # use: imported here, ``python -m d2l_cnn.train`` would run it twice.
+    if name == 'train':
+        import importlib
+        return importlib.import_module('.train', __name__)
+    raise AttributeError('module %r has no attribute %r' % (__name__, name))
+
+
 __all__ = ['D2LError', 'DataError', 'Recipe', 'UsageError', 'get_entry',
            'get_model',
            'get_recipe', 'list_models', 'register_model', *BOOK_NAMES]

@@ -157,6 +157,16 @@ def test_modules_are_short():
             assert sum(1 for _ in f) <= MAX_LINES, name
 
 
+def test_the_train_module_is_an_attribute_of_the_package():
+    """``import d2l_cnn; d2l_cnn.train.train_ch5`` (as 5.5's notebook
+    writes it) works although the package never imports d2l_cnn.train."""
+    import d2l_cnn
+    from d2l_cnn import loop
+    assert d2l_cnn.train.train_ch5 is loop.train_ch5
+    with pytest.raises(AttributeError):
+        d2l_cnn.no_such_name
+
+
 def test_train_command_runs_train_py_once():
     """Count the executions of train.py's module code (an audit hook sees
     every ``exec``) during ``python -m d2l_cnn.train --help``."""
