@@ -147,7 +147,8 @@ def test_lenet_figure_shows_the_networks_shapes():
 # in Noto Serif CJK). Run in a child with a fresh MPLCONFIGDIR, so
 # matplotlib builds its font list from the fonts installed now.
 CJK_FONTS = {
-    'noto-serif-cjk': '/usr/share/fonts/opentype/noto/NotoSerifCJK-Regular.ttc',
+    'noto-serif-cjk':
+        '/usr/share/fonts/opentype/noto/NotoSerifCJK-Regular.ttc',
     'wqy-microhei': '/usr/share/fonts/truetype/wqy/wqy-microhei.ttc',
 }
 
