@@ -32,7 +32,8 @@ from .train import try_gpu
 FIELDS_ZH = {'data': '数据集', 'resize': '输入高宽', 'batch_size': '批量大小',
              'num_epochs': '迭代周期', 'optimizer': '优化器', 'lr': '学习率',
              'wd': '权重衰减', 'lr_schedule': '学习率调度',
-             'warmup_epochs': '预热周期', 'init': '初始化'}
+             'warmup_epochs': '预热周期', 'init': '初始化',
+             'steps': '每周期步数'}
 KINDS_ZH = {'cpu': 'CPU 配置', 'book': '书中的配置'}
 
 
@@ -99,10 +100,17 @@ def _width(text):
                for c in text)
 
 
+def _steps(recipe):
+    """Steps in an epoch of ``recipe`` on its whole training set."""
+    num_train = data.dataset_info(recipe.data).num_train
+    return -(-num_train // recipe.batch_size)
+
+
 def _table(columns, names):
     rows = [[''] + [title for title, _ in columns]]
     for n in names:
         rows.append([FIELDS_ZH.get(n, n)] + [
+            str(_steps(r)) if n == 'steps' else
             '%g' % r[n] if isinstance(r[n], float) else str(r[n])
             for _, r in columns])
     widths = [max(_width(row[i]) for row in rows) + 2
@@ -139,7 +147,8 @@ class NotebookSettings(Settings):
                                        and not self.overrides else ''),
                      getattr(self, kind)) for kind in ('cpu', 'book')]
         names = [f.name for f in Recipe.overridable()]
-        lines.append(_table(columns, names))
+        table = _table(columns, names + ['steps'])
+        lines.append(table)
         return '\n'.join(lines)
 
 
