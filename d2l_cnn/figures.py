@@ -38,6 +38,7 @@ FIGURES = {
     'multi_in_figure': '05_03_channels',
     'conv1x1_figure': '05_03_channels',
     'pooling_figure': '05_04_pooling',
+    'lenet_figure': '05_05_lenet',
     'alexnet_lenet_figure': '05_06_alexnet',
     'vgg_block_figure': '05_07_vgg',
     'nin_figure': '05_08_nin',
@@ -79,12 +80,27 @@ def label(zh, en):
     return zh if language() == 'zh' else en
 
 
+@functools.lru_cache(maxsize=None)
+def _family(path):
+    return FontProperties(fname=path).get_name()
+
+
+def families():
+    """The label fonts, in order: the CJK font's family, then DejaVu Sans.
+
+    matplotlib (>= 3.6) falls back glyph by glyph along this list, so a
+    CJK font without a symbol (Noto Serif CJK has no U+2217, ∗) borrows
+    it from DejaVu Sans instead of drawing a box with a warning.
+    """
+    path = _cjk_font()
+    if not path:
+        return ('DejaVu Sans',)
+    return (_family(path), 'DejaVu Sans')
+
+
 def font(size=LABEL_SIZE, weight='normal'):
     """Font properties for the labels (the CJK font when there is one)."""
-    path = _cjk_font()
-    if path:
-        return FontProperties(fname=path, size=size, weight=weight)
-    return FontProperties(size=size, weight=weight)
+    return FontProperties(family=list(families()), size=size, weight=weight)
 
 
 # ---------------------------------------------------------- the canvas
@@ -440,6 +456,52 @@ def alexnet_lenet_figure():
     _column(ax, 3, 10.8, lenet[5:], width=5, gap=0.4)
     _arrow(ax, (3, 5.6), (3, 10.4), linestyle='--')
     _column(ax, 10.3, 0, alexnet, width=6.2, gap=0.4)
+    return fig
+
+
+def lenet_figure():
+    """5.5: LeNet (first edition), input on the left, as the book draws it.
+
+    The convolutional block (two 5×5 convolutions with sigmoid, each
+    followed by 2×2 max pooling) and the dense block (120, 84, 10), with
+    the output shape of every layer for a 1×28×28 image.
+    """
+    conv = label('5×5 卷积层\n%d 个通道\nsigmoid',
+                 '5×5 conv\n%d channels\nsigmoid')
+    layers_ = [(label('输入', 'input'), '1×28×28', 'io'),
+               (conv % 6, '6×24×24', 'conv'),
+               (label('2×2 最大池化\n步幅 2', '2×2 max pool\nstride 2'),
+                '6×12×12', 'pool'),
+               (conv % 16, '16×8×8', 'conv'),
+               (label('2×2 最大池化\n步幅 2', '2×2 max pool\nstride 2'),
+                '16×4×4', 'pool'),
+               (label('全连接层 120\nsigmoid', 'dense 120\nsigmoid'),
+                '120', 'dense'),
+               (label('全连接层 84\nsigmoid', 'dense 84\nsigmoid'),
+                '84', 'dense'),
+               (label('全连接层 10', 'dense 10'), '10', 'dense')]
+    width, gap = 2.3, 0.55
+    fig, ax = _canvas(15, 4.2, (-0.3, 8 * (width + gap) - gap + 0.3),
+                      (-1.6, 3.2))
+    for i, (text, shape, kind) in enumerate(layers_):
+        x = i * (width + gap) + width / 2
+        _box(ax, x, 1, text, kind, width=width, height=1.9)
+        _text(ax, x, -0.35, shape, size=LABEL_SIZE - 2, color='#444444')
+        if i:
+            _arrow(ax, (x - width / 2 - gap, 1), (x - width / 2, 1))
+    # the two blocks of the book's description
+    for first, last, name in ((1, 4, label('卷积层块', 'convolutional block')),
+                              (5, 7, label('全连接层块', 'dense block'))):
+        left = first * (width + gap) - 0.1
+        right = last * (width + gap) + width + 0.1
+        ax.plot([left, left, right, right], [2.1, 2.35, 2.35, 2.1],
+                color='black', linewidth=1.5)
+        _text(ax, (left + right) / 2, 2.75, name, size=TITLE_SIZE - 2,
+              weight='bold')
+    _text(ax, 8 * (width + gap) / 2, -1.15,
+          label('每层下方是它的输出形状（通道×高×宽）',
+                'below each layer: its output shape (channels×height×width)'),
+          size=LABEL_SIZE - 3, color='#444444')
     return fig
 
 

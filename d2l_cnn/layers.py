@@ -110,7 +110,7 @@ def corr2d(X, K):
     Y = nd.zeros((oh, ow), ctx=X.context, dtype=X.dtype)
     for a in range(kh):
         for b in range(kw):
-            # every output element sees input (i + a, j + b) times K[a, b]
+            # 每个输出元素 (i, j) 加上输入 (i + a, j + b) 乘 K[a, b]
             Y = Y + X[a:a + oh, b:b + ow] * K[a:a + 1, b:b + 1]
     return Y
 
@@ -169,7 +169,7 @@ def comp_conv2d(conv2d, X):
     is the (height, width) the padding and stride produce.
     """
     conv2d.initialize()
-    Y = conv2d(X.reshape((1, 1) + X.shape))  # (1, channels, oh, ow)
+    Y = conv2d(X.reshape((1, 1) + X.shape))  # (1, 通道, 输出的高, 输出的宽)
     return Y.reshape(Y.shape[2:])
 
 
@@ -217,7 +217,7 @@ def pool2d(X, pool_size, mode='max'):
     ph, pw = pool_size
     h, w = X.shape
     oh, ow = h - ph + 1, w - pw + 1
-    # element (a, b) of every window at once: ph * pw slices (oh, ow)
+    # 一次取出每个窗口的第 (a, b) 个元素：ph * pw 个 (oh, ow) 的切片
     slices = [X[a:a + oh, b:b + ow] for a in range(ph) for b in range(pw)]
     if mode == 'avg':
         return nd.add_n(*slices) / (ph * pw)

@@ -129,3 +129,72 @@ def test_figure_is_tight_enough_to_read():
     for name, func in figures.all_figures():
         width, _ = func().get_size_inches()
         assert width <= 15, name
+
+
+def test_lenet_figure_shows_the_networks_shapes():
+    from d2l_cnn import summary
+    from d2l_cnn.models.lenet import lenet_v1
+    import io
+    rows = summary.shape_walk(lenet_v1(), (1, 1, 28, 28), file=io.StringIO())
+    shapes = ['×'.join(str(d) for d in shape[1:]) for _, shape, _ in rows]
+    texts = [t.get_text() for t in figures.lenet_figure().axes[0].texts]
+    assert '1×28×28' in texts
+    found = [t for t in texts if t in shapes]
+    assert found == shapes
+
+
+# Fonts: a CJK font first, DejaVu Sans for the glyphs it lacks (U+2217 ∗
+# in Noto Serif CJK). Run in a child with a fresh MPLCONFIGDIR, so
+# matplotlib builds its font list from the fonts installed now.
+CJK_FONTS = {
+    'noto-serif-cjk':
+        '/usr/share/fonts/opentype/noto/NotoSerifCJK-Regular.ttc',
+    'wqy-microhei': '/usr/share/fonts/truetype/wqy/wqy-microhei.ttc',
+}
+
+DRAW_ALL = '''
+import sys, warnings
+from d2l_cnn import figures
+warnings.simplefilter('error', UserWarning)  # e.g. a missing glyph
+figures._cjk_font = lambda: sys.argv[1]
+assert figures.language() == 'zh'
+for name, func in figures.all_figures():
+    func()._repr_png_()
+print(figures.families())
+'''
+
+
+@pytest.mark.parametrize('name', sorted(CJK_FONTS))
+def test_no_missing_glyph_with_a_cjk_font(name, tmp_path):
+    import os
+    import subprocess
+    import sys
+    from conftest import subprocess_env
+    path = CJK_FONTS[name]
+    if not os.path.exists(path):
+        pytest.skip('%s is not installed (apt-get install fonts-%s)'
+                    % (path, 'noto-cjk' if 'noto' in name else name))
+    result = subprocess.run(
+        [sys.executable, '-c', DRAW_ALL, path], capture_output=True,
+        text=True, env=subprocess_env(MPLCONFIGDIR=str(tmp_path)),
+        timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert 'Glyph' not in result.stderr
+    assert "'DejaVu Sans')" in result.stdout
+
+
+def test_the_glyph_check_can_fail(tmp_path):
+    # without the fallback the CJK font alone misses U+2217: a warning
+    import os
+    path = CJK_FONTS['noto-serif-cjk']
+    if not os.path.exists(path):
+        pytest.skip('fonts-noto-cjk is not installed')
+    import warnings
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.figure import Figure
+    fig = Figure()
+    fig.text(0.5, 0.5, '∗', fontproperties=FontProperties(fname=path))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        fig.savefig(os.path.join(str(tmp_path), 'x.png'))
+    assert any('Glyph 8727' in str(w.message) for w in caught)

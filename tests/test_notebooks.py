@@ -18,11 +18,17 @@ mechanical differences are allowed, and only these:
 
 Exercise variants live in their own library functions (``lenet2``,
 ``mlpconv``, ``resnet_stage``, ``BottleneckDenseBlock``, ...) and are
-shown in the exercises' solution cells, so the main text shows the
-book's shapes.
+shown in the answers, so the main text shows the book's shapes.
+
+Answers live apart (see the conventions of this round): each student
+notebook ``notebooks/05_NN_word.ipynb`` ends with 练习 and hints only,
+and its teacher's companion ``notebooks/answers/05_NN_word.ipynb``
+answers every exercise. nbmake executes both; ``notebooks/conftest.py``
+fails a run that writes to stderr.
 """
 import ast
 import importlib
+import importlib.util
 import inspect
 import pathlib
 import re
@@ -41,6 +47,7 @@ from d2l_cnn import UsageError, data, notebook, registry, settings, summary
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / 'notebooks'
+ANSWERS = NOTEBOOKS / 'answers'
 
 # The book's section titles (first edition, chapter 5): not in the code
 TITLES = {
@@ -89,8 +96,31 @@ TRAINED = [stem for stem, _, module in SECTIONS
            if module != 'd2l_cnn.layers']
 
 
-def read(name):
-    return nbformat.read(str(NOTEBOOKS / (name + '.ipynb')), as_version=4)
+def read(name, folder=NOTEBOOKS):
+    return nbformat.read(str(folder / (name + '.ipynb')), as_version=4)
+
+
+def read_answers(name):
+    return read(name, ANSWERS)
+
+
+def all_notebooks():
+    """(id, notebook) of every student notebook and companion."""
+    return ([(name, read(name)) for name in NAMES]
+            + [('answers/' + name, read_answers(name)) for name in NAMES
+               if (ANSWERS / (name + '.ipynb')).exists()])
+
+
+def by_id(nb_id):
+    if nb_id.startswith('answers/'):
+        return read_answers(nb_id.split('/', 1)[1])
+    return read(nb_id)
+
+
+# students' notebooks and the companions there are (that every student
+# notebook has one is test_every_exercise_is_answered_in_the_companion)
+ALL = NAMES + ['answers/' + name for name in NAMES
+               if (ANSWERS / (name + '.ipynb')).exists()]
 
 
 def code_cells(nb):
@@ -153,9 +183,9 @@ def test_sections_come_from_the_registry():
     assert len(TRAINED) == 8
 
 
-@pytest.mark.parametrize('name', NAMES)
+@pytest.mark.parametrize('name', ALL)
 def test_committed_without_outputs(name):
-    nb = read(name)
+    nb = by_id(name)
     nbformat.validate(nb)
     assert nb.metadata.kernelspec.name == 'python3'
     for cell in code_cells(nb):
@@ -168,6 +198,8 @@ def test_save_cells_are_the_library_source(name, title, module):
     module = importlib.import_module(module)
     cells = save_cells(read(name))
     assert cells, '%s has no #@save cell' % name
+    if (ANSWERS / (name + '.ipynb')).exists():
+        cells += save_cells(read_answers(name))
     for source in cells:
         body = source.split('\n', 1)[1]
         tree = ast.parse(body)
@@ -266,22 +298,22 @@ def test_the_undefined_name_check_can_fail():
     assert not undefined_names('x = 1\nprint(x)\n')
 
 
-@pytest.mark.parametrize('name', NAMES)
+@pytest.mark.parametrize('name', ALL)
 def test_no_undefined_names(name):
     # the notebook's code, top to bottom, as one module (IPython magics
     # and shell lines dropped): a NameError waiting to happen fails here
     lines = []
-    for cell in code_cells(read(name)):
+    for cell in code_cells(by_id(name)):
         lines.extend(line for line in cell.source.splitlines()
                      if not line.startswith(('%', '!')))
         lines.append('')
     assert undefined_names('\n'.join(lines) + '\n', name) == []
 
 
-@pytest.mark.parametrize('name', NAMES)
+@pytest.mark.parametrize('name', ALL)
 def test_import_d2l_cnn_before_mxnet(name):
     # d2l_cnn sets the OpenMP threads only if MXNet is not loaded yet
-    first = code_cells(read(name))[0].source
+    first = code_cells(by_id(name))[0].source
     imports = [line.split()[1].split('.')[0] for line in first.splitlines()
                if line.startswith(('import ', 'from '))]
     assert 'd2l_cnn' in imports, name
@@ -298,12 +330,65 @@ def test_classroom_sections(name):
     assert '学习目标' in first and '运行时间' in first
     goals = re.findall(r'^\* ', first.split('学习目标', 1)[1], re.M)
     assert 3 <= len(goals) <= 4, (name, len(goals))
-    for heading in ('## 小结', '## 练习', '## 参考文献', '## 解答'):
+    for heading in ('## 小结', '## 练习', '## 参考文献'):
         assert re.search(r'^%s' % heading, text, re.M), (name, heading)
-    # the solutions come after the questions, and after the references
-    order = [text.index(h) for h in ('## 小结', '## 练习', '## 参考文献',
-                                     '## 解答')]
+    order = [text.index(h) for h in ('## 小结', '## 练习', '## 参考文献')]
     assert order == sorted(order), name
+
+
+@pytest.mark.parametrize('name', NAMES)
+def test_no_answers_in_the_students_notebook(name):
+    # the answers are in the teacher's companion, not hidden below
+    for cell in read(name).cells:
+        assert '解答' not in cell.source, (name, cell.source[:80])
+        assert not cell.metadata.get('jupyter', {}).get('source_hidden'), (
+            name, cell.source[:80])
+
+
+def exercises(name):
+    """The numbers of the exercises of student notebook ``name``."""
+    text = prose(read(name))
+    part = text.split('## 练习', 1)[1].split('\n## ', 1)[0]
+    return [int(n) for n in re.findall(r'^(\d+)\. ', part, re.M)]
+
+
+def answered(nb):
+    """Exercise numbers a companion answers: '## 练习 2', '## 练习 1—3'."""
+    numbers = set()
+    for cell in nb.cells:
+        if cell.cell_type != 'markdown':
+            continue
+        for first, last in re.findall(r'^## 练习 (\d+)(?:\s*[—–-]\s*(\d+))?',
+                                      cell.source, re.M):
+            numbers.update(range(int(first), int(last or first) + 1))
+    return numbers
+
+
+@pytest.mark.parametrize('name', NAMES)
+def test_every_exercise_is_answered_in_the_companion(name):
+    path = ANSWERS / (name + '.ipynb')
+    assert path.exists(), 'no teacher\'s companion %s' % path
+    nb = read_answers(name)
+    section = section_of(name)
+    title = '# %s %s — 练习解答（教师用）' % (section, TITLES[section])
+    assert nb.cells[0].source.startswith(title), nb.cells[0].source[:80]
+    assert name + '.ipynb' in nb.cells[0].source  # links the students'
+    questions = exercises(name)
+    assert questions == list(range(1, len(questions) + 1)), questions
+    assert set(questions) <= answered(nb), (name, questions,
+                                            sorted(answered(nb)))
+
+
+def test_the_answered_check_can_fail():
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell('## 练习 1—3\n\n...'),
+                nbformat.v4.new_markdown_cell('## 练习 5（第二版）')]
+    assert answered(nb) == {1, 2, 3, 5}
+
+
+def test_every_companion_has_its_students_notebook():
+    companions = sorted(p.stem for p in ANSWERS.glob('*.ipynb'))
+    assert companions and set(companions) <= set(NAMES), companions
 
 
 @pytest.mark.parametrize('name', NAMES)
@@ -314,6 +399,163 @@ def test_every_exercise_has_a_hint(name):
     hints = re.findall(r'提示', exercises)
     assert questions, name
     assert len(hints) >= len(questions), (name, len(questions), len(hints))
+
+
+# ------------------------------------------------- prose, slides, links
+
+CJK = re.compile(r'[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]')
+# a line that starts a new block, not a paragraph's continuation
+BLOCK_START = re.compile(r'^\s*([*+-] |\d+\. |#|\$\$|\||>|<|```|---|!\[)')
+
+
+def hard_breaks(source):
+    """Line breaks inside Chinese paragraphs of a markdown ``source``.
+
+    Markdown renders such a break as a space ("在图像上 滑动"). Breaks
+    inside ``$$`` math and code fences, and before a new block (list
+    item, heading, table, math), are fine.
+    """
+    found = []
+    lines = source.split('\n')
+    in_math = in_fence = False
+    for a, b in zip(lines, lines[1:]):
+        if a.strip().startswith('```'):
+            in_fence = not in_fence
+        if a.count('$$') % 2:
+            in_math = not in_math
+        if in_fence or in_math or not a.strip() or not b.strip():
+            continue
+        if BLOCK_START.match(b) or a.lstrip().startswith(('#', '|', '$$')):
+            continue
+        if a.rstrip().endswith('$$'):
+            continue
+        if CJK.match(a.rstrip()[-1]) or CJK.match(b.strip()[0]):
+            found.append(a[-20:] + '⏎' + b.strip()[:20])
+    return found
+
+
+def test_the_line_break_check_can_fail():
+    assert hard_breaks('用一个小窗口在图像上\n滑动')
+    assert hard_breaks('* 一项\n  接着写')
+    assert not hard_breaks('一段。\n\n另一段。\n\n* 一项\n* 另一项')
+    assert not hard_breaks('$$a=\nb$$\n\n```\n中文\n注释\n```')
+    assert not hard_breaks('Gradient-based\nlearning applied')
+
+
+@pytest.mark.parametrize('name', ALL)
+def test_no_hard_line_breaks_in_chinese_paragraphs(name):
+    for cell in by_id(name).cells:
+        if cell.cell_type == 'markdown':
+            assert hard_breaks(cell.source) == [], name
+
+
+# Figures and claims the third round found wrong (issue 23): each was
+# contradicted by what its own cell prints, or by the book.
+WRONG = [
+    ('约 196 万', '5.8: NiN has the parameters the cell above prints'),
+    ('两个数量级', '5.6: the small AlexNet is 72x / 88x smaller, not 100x'),
+    ('0×0+8×1+0×2+0×3', "5.2: the window is [[7, 8], [0, 0]]"),
+    (r'0\times0+8\times1+0\times2+0\times3', '5.2, as LaTeX'),
+    ('645888', "5.4: AlexNet's pool has no padding (519,168)"),
+    ('645,888', '5.4, with a comma'),
+    ('第 56 个周期', '5.5: a plateau length measured once, not printed'),
+    ('书中的循环 2.3 秒', '5.5: a timing no cell prints'),
+    ('逐个样本反而快', '5.6: a loader speed the cell above contradicts'),
+    ('逐个样本更快', '5.6: a loader speed the cell above contradicts'),
+    ('书中的普通 SGD 在少量步数里就能学会',
+     '5.10: the cell runs SGD with momentum, not the book\'s plain SGD'),
+]
+# a heading that calls the library's train_ch5 faster (5.5)
+WRONG_RE = [(re.compile(r'^#+ .*train_ch5.*更快', re.M),
+             "5.5: the heading called the library's train_ch5 faster")]
+
+
+def test_the_wrong_figures_check_can_fail():
+    assert wrong_figures('NiN 约 196 万个参数')
+    assert wrong_figures('## 库中的 `train_ch5`：更快、经过测试')
+    assert not wrong_figures('## 库中的 `train_ch5`')
+
+
+def wrong_figures(text):
+    found = [why for wrong, why in WRONG if wrong in text]
+    found += [why for pattern, why in WRONG_RE if pattern.search(text)]
+    return found
+
+
+@pytest.mark.parametrize('name', ALL)
+def test_no_figures_the_issue_found_wrong(name):
+    assert wrong_figures(prose(by_id(name))) == [], name
+
+
+SLIDE_TYPES = {'slide', 'subslide', 'fragment', '-', 'skip', 'notes'}
+
+
+@pytest.mark.parametrize('name', ALL)
+def test_every_cell_has_a_slide_type(name):
+    cells = by_id(name).cells
+    for cell in cells:
+        kind = cell.metadata.get('slideshow', {}).get('slide_type')
+        assert kind in SLIDE_TYPES, (name, cell.source[:60], kind)
+        if cell.cell_type == 'markdown' and cell.source.startswith('## '):
+            assert kind == 'slide', (name, cell.source[:60])
+    assert cells[0].metadata.slideshow.slide_type == 'slide'
+
+
+# the first edition's page of each section (the v1 .md file names)
+PAGES = {'5.1': 'conv-layer', '5.2': 'padding-and-strides',
+         '5.3': 'channels', '5.4': 'pooling', '5.5': 'lenet',
+         '5.6': 'alexnet', '5.7': 'vgg', '5.8': 'nin', '5.9': 'googlenet',
+         '5.10': 'batch-norm', '5.11': 'resnet', '5.12': 'densenet'}
+BOOK_URL = 'https://zh-v1.d2l.ai/chapter_convolutional-neural-networks/'
+
+
+@pytest.mark.parametrize('name', NAMES)
+def test_links_the_books_page_and_discussion(name):
+    first = read(name).cells[0].source
+    assert BOOK_URL + PAGES[section_of(name)] + '.html' in first, name
+    assert re.search(r'https://discuss\.gluon\.ai/t/topic/\d+', first), name
+
+
+# ----------------------------------------------------- stderr (nbmake)
+
+def notebooks_conftest():
+    spec = importlib.util.spec_from_file_location(
+        'notebooks_conftest', NOTEBOOKS / 'conftest.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_nbmake_runs_fail_on_stderr():
+    from nbmake import nb_run
+    module = notebooks_conftest()
+    assert getattr(nb_run.NotebookRun.execute, 'checks_stderr', False)
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell('x = 1')]
+    nb.cells[0].outputs = [
+        nbformat.v4.new_output('stream', name='stdout', text='fine\n'),
+        nbformat.v4.new_output('stream', name='stderr',
+                               text='UserWarning: Glyph 8727 missing\n')]
+    assert module.stderr_outputs(nb) == [
+        (0, 'UserWarning: Glyph 8727 missing\n')]
+
+
+def test_a_notebook_that_warns_fails(tmp_path):
+    # the hook nbmake calls, on a two-cell notebook (a few seconds)
+    from nbmake import nb_run
+    notebooks_conftest()
+    nb = nbformat.v4.new_notebook()
+    nb.metadata.kernelspec = {'name': 'python3', 'display_name': 'Python 3',
+                              'language': 'python'}
+    nb.cells = [nbformat.v4.new_code_cell('print(1)'),
+                nbformat.v4.new_code_cell(
+                    'import warnings\nwarnings.warn("careful")')]
+    path = tmp_path / 'warns.ipynb'
+    nbformat.write(nb, str(path))
+    result = nb_run.NotebookRun(path, 120).execute()
+    assert result.error is not None
+    assert result.error.failing_cell_index == 1
+    assert 'careful' in result.error.summary
 
 
 @pytest.mark.parametrize('name', NAMES)
@@ -410,7 +652,8 @@ def test_gpu_without_files_means_quick(tmp_path):
 def test_gpu_and_files_mean_the_book(tmp_path):
     root = fake_data(tmp_path)
     for name in CHAPTER:
-        cfg = notebook.run_config(name, root=root, env={}, ctx=mx.gpu(0))
+        cfg = notebook.run_config(name, root=root, env={}, ctx=mx.gpu(0),
+                                  lang='en')
         book = d2l_cnn.get_recipe(name)
         assert not cfg.quick and cfg.data == 'fashion-mnist'
         assert (cfg.resize, cfg.batch_size, cfg.lr, cfg.num_epochs) == (
@@ -459,7 +702,8 @@ def test_bad_switch_value(value):
 def test_header_names_the_run_the_why_and_both_recipes(name):
     cpu = d2l_cnn.get_recipe(name, 'cpu')
     book = d2l_cnn.get_recipe(name, 'book')
-    text = str(notebook.run_config(name, env={'CI': 'true'}, ctx=mx.cpu()))
+    text = str(notebook.run_config(name, env={'CI': 'true'}, ctx=mx.cpu(),
+                                   lang='en'))
     first = text.splitlines()[0]
     assert first.startswith("run: the cpu recipe, not the book's (because "
                             "the CI environment variable is set)")
@@ -477,7 +721,7 @@ def test_header_names_the_run_the_why_and_both_recipes(name):
 
 def test_header_of_the_book_run_says_why_the_cpu_recipe_differs(tmp_path):
     cfg = notebook.run_config('nin', root=fake_data(tmp_path), env={},
-                              ctx=mx.gpu(0))
+                              ctx=mx.gpu(0), lang='en')
     lines = str(cfg).splitlines()
     assert lines[0] == ("run: the BOOK's recipe (because a GPU and the "
                         "fashion-mnist files are present)")
@@ -485,6 +729,50 @@ def test_header_of_the_book_run_says_why_the_cpu_recipe_differs(tmp_path):
                          + d2l_cnn.get_recipe('nin', 'cpu').why)
     assert settings.recipe_table([('cpu', cfg.cpu),
                                   ('book (runs)', cfg.book)]) in str(cfg)
+
+
+@pytest.mark.parametrize('name', CHAPTER)
+def test_header_in_chinese_by_default(name):
+    # the notebooks are Chinese: print(cfg) is too (the CLI stays English)
+    cfg = notebook.run_config(name, env={'CI': 'true'}, ctx=mx.cpu())
+    lines = str(cfg).splitlines()
+    assert lines[0] == ('运行：CPU 配置，不是书中的配置'
+                        '（原因：设置了 CI 环境变量）')
+    assert lines[1] == '数据：mnist5k，训练图像 4000 张，测试图像 1000 张'
+    assert lines[2] == '设备：cpu(0)'
+    rows = {line.split()[0]: line.split()[1:] for line in lines[4:]}
+    cpu, book = cfg.cpu, cfg.book
+    assert rows['批量大小'] == [str(cpu.batch_size), str(book.batch_size)]
+    assert rows['优化器'] == [cpu.optimizer, book.optimizer]
+    assert rows['每周期步数'] == [str(cfg.batches_per_epoch), str(
+        -(-data.dataset_info(book.data).num_train // book.batch_size))]
+    assert set(rows) == set(notebook.FIELDS_ZH.values())
+    # no English sentence left in it
+    assert not re.search(r'[A-Za-z]{4,} [a-z]{3,}', str(cfg)), str(cfg)
+
+
+def test_chinese_header_of_a_changed_run_and_of_the_book(tmp_path):
+    cfg = notebook.run_config('lenet', env={'CI': '1'}, ctx=mx.cpu())
+    text = str(cfg.replace(lr=0.1, batch_size=64))
+    assert text.splitlines()[0].endswith('；改动了 批量大小、学习率')
+    assert '本次运行' in text.splitlines()[3]
+    cfg = notebook.run_config('nin', root=fake_data(tmp_path), env={},
+                              ctx=mx.gpu(0))
+    assert str(cfg).splitlines()[0] == (
+        '运行：书中的配置（原因：有 GPU，也有 fashion-mnist 的数据文件）')
+
+
+def test_chinese_header_columns_line_up():
+    text = str(notebook.run_config('alexnet', env={'CI': '1'},
+                                   ctx=mx.cpu()))
+    table = text.splitlines()[3:]
+    # the second column starts at the same screen column on every row
+    starts = set()
+    for line in table[1:]:
+        first = line.split()[0]
+        rest = line[len(first):]
+        starts.add(notebook._width(first) + len(rest) - len(rest.lstrip()))
+    assert len(starts) == 1, table
 
 
 @pytest.mark.parametrize('name', CHAPTER + ['batchnorm_scratch', 'vgg16'])
@@ -603,3 +891,14 @@ def test_liveplot_in_jupyter_shows_one_display_updated_each_epoch(
     assert len({png for _, png in shown}) == 3  # each epoch a new picture
     # the axis spans the whole run from the first epoch on
     assert plot.fig.axes[0].get_xlim() == (0.5, 3.5)
+
+
+def test_liveplot_is_wide_enough_for_a_projector():
+    plot = notebook.LivePlot(3, live=False)
+    for epoch in (1, 2, 3):
+        plot(record(epoch))
+    png = plot.png()
+    width = int.from_bytes(png[16:20], 'big')  # the PNG's IHDR width
+    assert width >= 700, width
+    ax = plot.fig.axes[0]
+    assert min(t.get_fontsize() for t in ax.get_xticklabels()) >= 12

@@ -30,12 +30,12 @@ def lenet_v1(num_classes=10):
     """LeNet-5 (LeCun et al., 1998), as in d2l-zh 5.5 (first edition)."""
     net = nn.HybridSequential()
     net.add(nn.Conv2D(channels=6, kernel_size=5,
-                      activation='sigmoid'),    # (batch, 6, 24, 24)
-            nn.MaxPool2D(pool_size=2, strides=2),  # (batch, 6, 12, 12)
+                      activation='sigmoid'),    # (批量大小, 6, 24, 24)
+            nn.MaxPool2D(pool_size=2, strides=2),  # (批量大小, 6, 12, 12)
             nn.Conv2D(channels=16, kernel_size=5,
-                      activation='sigmoid'),    # (batch, 16, 8, 8)
-            nn.MaxPool2D(pool_size=2, strides=2),  # (batch, 16, 4, 4)
-            # Dense flattens (batch, channels, height, width) itself
+                      activation='sigmoid'),    # (批量大小, 16, 8, 8)
+            nn.MaxPool2D(pool_size=2, strides=2),  # (批量大小, 16, 4, 4)
+            # Dense 会把 (批量大小, 通道, 高, 宽) 的输入自动拉平
             nn.Dense(120, activation='sigmoid'),
             nn.Dense(84, activation='sigmoid'),
             nn.Dense(num_classes))
@@ -46,11 +46,11 @@ def lenet2(num_classes=10):
     """The second edition's LeNet: padding 2, then average pooling."""
     net = nn.HybridSequential()
     net.add(nn.Conv2D(channels=6, kernel_size=5, padding=2,
-                      activation='sigmoid'),    # (batch, 6, 28, 28)
-            nn.AvgPool2D(pool_size=2, strides=2),  # (batch, 6, 14, 14)
+                      activation='sigmoid'),    # (批量大小, 6, 28, 28)
+            nn.AvgPool2D(pool_size=2, strides=2),  # (批量大小, 6, 14, 14)
             nn.Conv2D(channels=16, kernel_size=5,
-                      activation='sigmoid'),    # (batch, 16, 10, 10)
-            nn.AvgPool2D(pool_size=2, strides=2),  # (batch, 16, 5, 5)
+                      activation='sigmoid'),    # (批量大小, 16, 10, 10)
+            nn.AvgPool2D(pool_size=2, strides=2),  # (批量大小, 16, 5, 5)
             nn.Dense(120, activation='sigmoid'),
             nn.Dense(84, activation='sigmoid'),
             nn.Dense(num_classes))
