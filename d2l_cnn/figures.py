@@ -698,7 +698,6 @@ def densenet_figure(num_convs=4, num_channels=64, growth_rate=32):
     return fig
 
 
-
 def _circle(ax, x, y, text):
     """The round operator node of the block diagrams (+ or C)."""
     ax.add_patch(FancyBboxPatch((x - 0.35, y - 0.35), 0.7, 0.7,
