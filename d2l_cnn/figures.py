@@ -461,7 +461,7 @@ def vgg_block_figure():
     _column(ax, 3, 0.3, [(label('输入', 'input'), 'io'),
                          (_conv(3, label('填充 1', 'pad 1')), 'conv'),
                          ('ReLU', 'conv'),
-                         (label('2×2 最大池化, s2', '2×2 max pool, s2'),
+                         (label('2×2 最大池化，步幅 2', '2×2 max pool, s2'),
                           'pool'),
                          (label('输出', 'output'), 'io')],
             width=4, gap=0.5)
