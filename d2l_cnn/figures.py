@@ -519,9 +519,9 @@ def vgg_block_figure():
                            linestyle='--', linewidth=1.5))
     _text(ax, 0.3, 2.4, '× n', size=LABEL_SIZE)
     _column(ax, 3, 0.3, [(label('输入', 'input'), 'io'),
-                         (_conv(3, 'pad 1'), 'conv'),
+                         (_conv(3, label('填充 1', 'pad 1')), 'conv'),
                          ('ReLU', 'conv'),
-                         (label('2×2 最大池化, s2', '2×2 max pool, s2'),
+                         (label('2×2 最大池化，步幅 2', '2×2 max pool, s2'),
                           'pool'),
                          (label('输出', 'output'), 'io')],
             width=4, gap=0.5)
@@ -593,8 +593,12 @@ def inception_figure(c1=64, c2=(96, 128), c3=(16, 32), c4=32):
     total = c1 + c2[1] + c3[1] + c4
     out_y = 7.2
     for i, (x, boxes) in enumerate(zip(xs, paths)):
-        _arrow(ax, (9.4, 0.4), (x, 2.1))
-        ys = [2.5, 4.6] if len(boxes) == 2 else [3.55]
+        ys = [2.5, 4.6] if len(boxes) == 2 else [4.6]
+        if len(boxes) == 2:
+            _arrow(ax, (9.4, 0.4), (x, ys[0] - 0.4))
+        else:  # path 1: left out of the input, then up into its box
+            _arrow(ax, (7.4, 0), (x, 0), style='-')
+            _arrow(ax, (x, 0), (x, ys[0] - 0.4))
         for j, ((text, kind), y) in enumerate(zip(boxes, ys)):
             _box(ax, x, y, text, kind, width=4.4)
             if j:
@@ -603,7 +607,7 @@ def inception_figure(c1=64, c2=(96, 128), c3=(16, 32), c4=32):
         side = -1.5 if x < 9.4 else 1.5
         _text(ax, x + side, ys[0] - 0.75, label('线路 %d', 'path %d')
               % (i + 1), size=LABEL_SIZE - 3, color='#555555')
-    _box(ax, 9.4, out_y, label('通道合并：%d+%d+%d+%d=%d 通道',
+    _box(ax, 9.4, out_y, label('连结：%d+%d+%d+%d=%d 个通道',
                                'concatenate: %d+%d+%d+%d=%d channels')
          % (c1, c2[1], c3[1], c4, total), 'op', width=10)
     _text(ax, 9.4, 8.6, label('Inception 块', 'Inception block'),
@@ -622,19 +626,21 @@ def batchnorm_figure():
     steps = [(r'$x^{(1)},\dots,x^{(m)}$', 'io'),
              (r'$\mu_B=\frac{1}{m}\sum_i x^{(i)}$', 'norm'),
              (r'$\sigma_B^2=\frac{1}{m}\sum_i(x^{(i)}-\mu_B)^2$', 'norm'),
-             (r'$\hat{x}^{(i)}=\frac{x^{(i)}-\mu_B}'
+             (r'$\hat{x}^{(i)}=\dfrac{x^{(i)}-\mu_B}'
               r'{\sqrt{\sigma_B^2+\epsilon}}$', 'norm'),
              (r'$y^{(i)}=\gamma\odot\hat{x}^{(i)}+\beta$', 'op')]
-    xs = [1.9, 6.4, 11.8, 17.4, 17.4]
+    xs = [1.9, 6.4, 11.8, 17.8, 17.8]
     ys = [7.0, 7.0, 7.0, 7.0, 4.3]
-    widths = [3.4, 4.0, 5.2, 4.4, 4.4]
+    widths = [3.4, 4.0, 5.2, 5.2, 4.4]
     for i, ((text, kind), x, y, w) in enumerate(zip(steps, xs, ys, widths)):
-        _box(ax, x, y, text, kind, width=w, height=1.5, size=LABEL_SIZE)
+        # the fraction of x-hat in display style, as large as the rest
+        _box(ax, x, y, text, kind, width=w, height=2.2 if i == 3 else 1.5,
+             size=LABEL_SIZE + 2 if i == 3 else LABEL_SIZE)
         if 0 < i < 4:
             _arrow(ax, (xs[i - 1] + widths[i - 1] / 2, ys[i - 1]),
                    (x - w / 2, y))
-    _arrow(ax, (17.4, 6.25), (17.4, 5.05))
-    _text(ax, 19.8, 5.65, label('学习 γ, β', 'learnt γ, β'),
+    _arrow(ax, (17.8, 5.9), (17.8, 5.05))
+    _text(ax, 20.3, 5.5, label('学习 γ, β', 'learnt γ, β'),
           size=LABEL_SIZE - 2)
     _text(ax, 10.5, 9.4, label('批量归一化（一个特征，批量大小 m）',
                                'batch normalization (one feature, batch m)'),
@@ -750,6 +756,100 @@ def densenet_figure(num_convs=4, num_channels=64, growth_rate=32):
         'dense block: C concatenates channels (+%d per conv block)')
         % growth_rate, size=TITLE_SIZE - 2, weight='bold')
     return fig
+
+
+def _circle(ax, x, y, text):
+    """The round operator node of the block diagrams (+ or C)."""
+    ax.add_patch(FancyBboxPatch((x - 0.35, y - 0.35), 0.7, 0.7,
+                                boxstyle='circle,pad=0',
+                                facecolor=COLORS['op'],
+                                edgecolor='black', linewidth=1.5))
+    _text(ax, x, y, text, size=LABEL_SIZE)
+
+
+def residual_fit_figure():
+    """5.11, the book's figure 5.9: fitting f(x) vs fitting f(x) - x.
+
+    Both blocks have the same layers (weight layer, activation, weight
+    layer) in the dashed box; in the ordinary block they must produce the
+    ideal mapping f(x) themselves, in the residual block only the
+    residual f(x) - x, as the input x is added back (He et al., 2016).
+    """
+    fig, ax = _canvas(13, 8.2, (-0.5, 17.5), (-0.8, 10.6))
+    for x, title, residual in ((3.6, label('正常块', 'ordinary block'), False),
+                               (12.0, label('残差块', 'residual block'),
+                                True)):
+        _text(ax, x, 10.1, title, size=TITLE_SIZE, weight='bold')
+        top = _column(ax, x, 0, [
+            ('x', 'io'),
+            (label('权重层', 'weight layer'), 'conv'),
+            (label('激活函数', 'activation'), 'conv'),
+            (label('权重层', 'weight layer'), 'conv')],
+            width=4.0, gap=0.6)
+        # the part that has to be learnt, framed
+        ax.add_patch(Rectangle((x - 2.6, 0.85), 5.2, top - 0.65,
+                               fill=False, linestyle='--', linewidth=1.8,
+                               edgecolor='#d62728'))
+        fit = r'$f(\mathbf{x})-\mathbf{x}$' if residual else \
+            r'$f(\mathbf{x})$'
+        _text(ax, x - 2.6 - 0.2, (0.85 + top + 0.2) / 2, fit,
+              size=LABEL_SIZE + 1, ha='right', color='#d62728')
+        if residual:
+            plus_y = top + 1.0
+            _arrow(ax, (x, top + 0.2), (x, plus_y - 0.35))
+            _circle(ax, x, plus_y, '+')
+            # the input goes round the box into the addition
+            side = x + 3.4
+            _arrow(ax, (x + 2.0, 0), (side, 0), style='-')
+            _arrow(ax, (side, 0), (side, plus_y), style='-')
+            _arrow(ax, (side, plus_y), (x + 0.35, plus_y))
+            _text(ax, side + 0.25, 4.0, 'x', size=LABEL_SIZE + 1, ha='left')
+            out = plus_y + 0.35
+        else:
+            out = top + 0.2
+        _arrow(ax, (x, out), (x, 8.1))
+        _text(ax, x + 0.25, (out + 8.1) / 2, r'$f(\mathbf{x})$',
+              size=LABEL_SIZE + 1, ha='left')
+        _box(ax, x, 8.5, label('激活函数', 'activation'), 'conv', width=4.0)
+    return fig
+
+
+def add_concat_figure():
+    """5.12, the book's figure 5.10: ResNet adds, DenseNet concatenates.
+
+    The same block g: ResNet's cross-layer connection outputs x + g(x)
+    (shapes must match), DenseNet's [x, g(x)] on the channel dimension
+    (the channels grow).
+    """
+    fig, ax = _canvas(13, 6.4, (-0.5, 17.5), (-1.4, 7.4))
+    for x, title, op, out in (
+            (3.8, label('ResNet：相加', 'ResNet: add'), '+',
+             r'$\mathbf{x}+g(\mathbf{x})$'),
+            (12.4, label('DenseNet：连结', 'DenseNet: concatenate'), 'C',
+             r'$[\mathbf{x},\ g(\mathbf{x})]$')):
+        _text(ax, x, 6.9, title, size=TITLE_SIZE, weight='bold')
+        _box(ax, x, 0, 'x', 'io', width=3.0)
+        _arrow(ax, (x, 0.4), (x, 1.6))
+        _box(ax, x, 2.1, label('块 g', 'block g'), 'conv', width=3.0,
+             height=1.0)
+        _arrow(ax, (x, 2.6), (x, 3.85))
+        _circle(ax, x, 4.2, op)
+        side = x + 2.6
+        _arrow(ax, (x + 1.5, 0), (side, 0), style='-')
+        _arrow(ax, (side, 0), (side, 4.2), style='-')
+        _arrow(ax, (side, 4.2), (x + 0.35, 4.2))
+        _arrow(ax, (x, 4.55), (x, 5.4))
+        _text(ax, x, 5.85, out, size=LABEL_SIZE + 2)
+    _text(ax, 8.4, -1.0, label(
+        '相加要求形状相同；连结沿通道维，通道数随之增加',
+        'adding needs equal shapes; concatenating stacks the channels'),
+        size=LABEL_SIZE - 2)
+    return fig
+
+
+# the book's two figures of 5.11 and 5.12, after the other drawings
+FIGURES.update({'residual_fit_figure': '05_11_resnet',
+                'add_concat_figure': '05_12_densenet'})
 
 
 def all_figures():

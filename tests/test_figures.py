@@ -198,3 +198,66 @@ def test_the_glyph_check_can_fail(tmp_path):
         warnings.simplefilter('always')
         fig.savefig(os.path.join(str(tmp_path), 'x.png'))
     assert any('Glyph 8727' in str(w.message) for w in caught)
+
+
+# ------------------------------------------------- the figures of 5.7-5.12
+
+
+def texts_of(fig):
+    return [t.get_text() for ax in fig.axes for t in ax.texts]
+
+
+def test_inception_every_box_is_reached_by_an_arrow():
+    # the input -> path 1 arrow stopped 1.05 units below its box once
+    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+    ax = figures.inception_figure().axes[0]
+    ends = [p._posA_posB[1] for p in ax.patches
+            if isinstance(p, FancyArrowPatch)]
+    for p in ax.patches:
+        if not isinstance(p, FancyBboxPatch) or p.get_height() > 0.7:
+            continue  # the paths' boxes, not the input/output nodes
+        x0, y0 = p.get_x(), p.get_y()
+        x1 = x0 + p.get_width()
+        assert any(x0 < x < x1 and abs(y - y0) < 0.05 for x, y in ends), (
+            'no arrow ends on the box at (%.1f, %.1f)' % (x0, y0))
+
+
+def test_chinese_labels_of_5_7_to_5_12(monkeypatch):
+    monkeypatch.setattr(figures, '_cjk_font', lambda: None)
+    assert any('concatenate' in t for t in texts_of(
+        figures.inception_figure()))
+    assert any('pad 1' in t for t in texts_of(figures.vgg_block_figure()))
+    # Chinese labels (drawn with the default font: no CJK font needed)
+    monkeypatch.setattr(figures, '_cjk_font', lambda: '/some/font.ttf')
+    monkeypatch.setattr(figures, 'font', lambda *a, **k: None)
+    inception = ' '.join(texts_of(figures.inception_figure()))
+    assert '连结' in inception and 'concatenate' not in inception
+    vgg = ' '.join(texts_of(figures.vgg_block_figure()))
+    assert '填充 1' in vgg and 'pad' not in vgg
+    for name in ('residual_figure', 'residual_fit_figure',
+                 'add_concat_figure', 'densenet_figure', 'batchnorm_figure',
+                 'nin_figure'):
+        words = ' '.join(texts_of(getattr(figures, name)()))
+        for english in ('block', 'conv', 'input', 'layer', 'activation'):
+            assert english not in words, (name, english)
+
+
+def test_the_books_figures_of_5_11_and_5_12():
+    fit = texts_of(figures.residual_fit_figure())
+    # the ordinary block fits f(x), the residual block f(x) - x
+    assert r'$f(\mathbf{x})-\mathbf{x}$' in fit
+    assert fit.count(r'$f(\mathbf{x})$') == 3  # two outputs, one fit
+    add_concat = texts_of(figures.add_concat_figure())
+    assert '+' in add_concat and 'C' in add_concat
+    assert r'$\mathbf{x}+g(\mathbf{x})$' in add_concat
+    assert r'$[\mathbf{x},\ g(\mathbf{x})]$' in add_concat
+    assert figures.FIGURES['residual_fit_figure'] == '05_11_resnet'
+    assert figures.FIGURES['add_concat_figure'] == '05_12_densenet'
+
+
+def test_batchnorm_fraction_is_display_size():
+    fig = figures.batchnorm_figure()
+    hat = [t for t in fig.axes[0].texts if r'\hat{x}^{(i)}=' in
+           t.get_text()]
+    assert len(hat) == 1 and r'\dfrac' in hat[0].get_text()
+    assert hat[0].get_fontsize() > figures.LABEL_SIZE

@@ -18,23 +18,23 @@ def batch_norm(X, gamma, beta, moving_mean, moving_var, eps, momentum):
     updated when training.
     """
     if not autograd.is_training():
-        # Prediction: use the moving mean and variance
+        # 预测模式：直接使用移动平均所得的均值和方差
         X_hat = (X - moving_mean) / nd.sqrt(moving_var + eps)
     else:
         assert len(X.shape) in (2, 4)
         if len(X.shape) == 2:
-            # Dense layer: statistics over the batch, per feature
+            # 全连接层：在批量维上求每个特征的均值和方差
             mean = X.mean(axis=0)
             var = ((X - mean) ** 2).mean(axis=0)
         else:
-            # Convolution: statistics per channel, over batch, H and W;
-            # keepdims so that they broadcast: (1, channels, 1, 1)
+            # 二维卷积层：对每个通道（axis=1）在批量、高和宽上求均值和方差；
+            # 保持 X 的维数，以便后面做广播运算：（1, 通道数, 1, 1）
             mean = X.mean(axis=(0, 2, 3), keepdims=True)
             var = ((X - mean) ** 2).mean(axis=(0, 2, 3), keepdims=True)
         X_hat = (X - mean) / nd.sqrt(var + eps)
         moving_mean = momentum * moving_mean + (1.0 - momentum) * mean
         moving_var = momentum * moving_var + (1.0 - momentum) * var
-    Y = gamma * X_hat + beta  # scale and shift
+    Y = gamma * X_hat + beta  # 拉伸和偏移
     return Y, moving_mean, moving_var
 
 
@@ -54,10 +54,10 @@ class BatchNorm(nn.Block):
             shape = (1, num_features)
         else:
             shape = (1, num_features, 1, 1)
-        # Scale and shift are learnt: start at 1 and 0
+        # 参与求梯度和迭代的拉伸和偏移参数，分别初始化成 1 和 0
         self.gamma = self.params.get('gamma', shape=shape, init=init.One())
         self.beta = self.params.get('beta', shape=shape, init=init.Zero())
-        # Moving statistics are not learnt
+        # 不参与求梯度和迭代的移动平均，登记为参数以便保存
         self.moving_mean = self.params.get(
             'moving_mean', shape=shape, init=init.Zero(), grad_req='null',
             differentiable=False)

@@ -40,7 +40,7 @@ class DenseBlock(nn.HybridBlock):
     def hybrid_forward(self, F, X):
         for blk in self.net:
             Y = blk(X)
-            # join on the channel dimension: C grows by num_channels
+            # 在通道维上将输入和输出连结：通道数增加 num_channels
             X = F.concat(X, Y, dim=1)
         return X
 
@@ -73,9 +73,9 @@ def densenet_net(num_convs_in_dense_blocks, growth_rate=32,
             nn.MaxPool2D(pool_size=3, strides=2, padding=1))
     for i, num_convs in enumerate(num_convs_in_dense_blocks):
         net.add(GeneralDenseBlock(num_convs, growth_rate, block=block))
-        # the dense block's output channels
+        # 上一个稠密块的输出通道数
         num_channels += num_convs * growth_rate
-        # between dense blocks, a transition halves the channels
+        # 在稠密块之间加入通道数减半的过渡层
         if i != len(num_convs_in_dense_blocks) - 1:
             num_channels //= 2
             net.add(transition_block(num_channels))
@@ -99,14 +99,14 @@ def densenet(num_classes=10):
     net.add(nn.Conv2D(64, kernel_size=7, strides=2, padding=3),
             nn.BatchNorm(), nn.Activation('relu'),
             nn.MaxPool2D(pool_size=3, strides=2, padding=1))
-    # at 96, channels 64 -> 192 -> 96 -> 224 -> 112 -> 240 -> 120 -> 248
-    num_channels, growth_rate = 64, 32  # the stem's channels
+    # 输入 96 时通道数 64 -> 192 -> 96 -> 224 -> 112 -> 240 -> 120 -> 248
+    num_channels, growth_rate = 64, 32  # num_channels 为当前的通道数
     num_convs_in_dense_blocks = [4, 4, 4, 4]
     for i, num_convs in enumerate(num_convs_in_dense_blocks):
         net.add(DenseBlock(num_convs, growth_rate))
-        # the dense block's output channels
+        # 上一个稠密块的输出通道数
         num_channels += num_convs * growth_rate
-        # between dense blocks, a transition halves the channels
+        # 在稠密块之间加入通道数减半的过渡层
         if i != len(num_convs_in_dense_blocks) - 1:
             num_channels //= 2
             net.add(transition_block(num_channels))

@@ -15,17 +15,17 @@ class Inception(nn.HybridBlock):
 
     def __init__(self, c1, c2, c3, c4, **kwargs):
         super(Inception, self).__init__(**kwargs)
-        # Path 1: a 1x1 convolution
+        # 线路 1：单个 1x1 卷积层
         self.p1_1 = nn.Conv2D(c1, kernel_size=1, activation='relu')
-        # Path 2: 1x1 convolution, then 3x3 convolution
+        # 线路 2：1x1 卷积层后接 3x3 卷积层
         self.p2_1 = nn.Conv2D(c2[0], kernel_size=1, activation='relu')
         self.p2_2 = nn.Conv2D(c2[1], kernel_size=3, padding=1,
                               activation='relu')
-        # Path 3: 1x1 convolution, then 5x5 convolution
+        # 线路 3：1x1 卷积层后接 5x5 卷积层
         self.p3_1 = nn.Conv2D(c3[0], kernel_size=1, activation='relu')
         self.p3_2 = nn.Conv2D(c3[1], kernel_size=5, padding=2,
                               activation='relu')
-        # Path 4: 3x3 max-pool, then 1x1 convolution
+        # 线路 4：3x3 最大池化层后接 1x1 卷积层
         self.p4_1 = nn.MaxPool2D(pool_size=3, strides=1, padding=1)
         self.p4_2 = nn.Conv2D(c4, kernel_size=1, activation='relu')
 
@@ -34,7 +34,7 @@ class Inception(nn.HybridBlock):
         p2 = self.p2_2(self.p2_1(x))
         p3 = self.p3_2(self.p3_1(x))
         p4 = self.p4_2(self.p4_1(x))
-        # (batch, c1 + c2[1] + c3[1] + c4, height, width)
+        # 在通道维上连结输出：（批量大小, c1 + c2[1] + c3[1] + c4, 高, 宽）
         return F.concat(p1, p2, p3, p4, dim=1)
 
 
@@ -59,19 +59,19 @@ def googlenet(num_classes=10):
            nn.Conv2D(192, kernel_size=3, padding=1, activation='relu'),
            nn.MaxPool2D(pool_size=3, strides=2, padding=1))
     b3 = nn.HybridSequential()
-    b3.add(Inception(64, (96, 128), (16, 32), 32),       # 256 channels
-           Inception(128, (128, 192), (32, 96), 64),     # 480 channels
+    b3.add(Inception(64, (96, 128), (16, 32), 32),       # 256 个通道
+           Inception(128, (128, 192), (32, 96), 64),     # 480 个通道
            nn.MaxPool2D(pool_size=3, strides=2, padding=1))
     b4 = nn.HybridSequential()
-    b4.add(Inception(192, (96, 208), (16, 48), 64),      # 512 channels
+    b4.add(Inception(192, (96, 208), (16, 48), 64),      # 512 个通道
            Inception(160, (112, 224), (24, 64), 64),
            Inception(128, (128, 256), (24, 64), 64),
-           Inception(112, (144, 288), (32, 64), 64),     # 528 channels
-           Inception(256, (160, 320), (32, 128), 128),   # 832 channels
+           Inception(112, (144, 288), (32, 64), 64),     # 528 个通道
+           Inception(256, (160, 320), (32, 128), 128),   # 832 个通道
            nn.MaxPool2D(pool_size=3, strides=2, padding=1))
     b5 = nn.HybridSequential()
     b5.add(Inception(256, (160, 320), (32, 128), 128),
-           Inception(384, (192, 384), (48, 128), 128),   # 1024 channels
+           Inception(384, (192, 384), (48, 128), 128),   # 1024 个通道
            nn.GlobalAvgPool2D())
     net = nn.HybridSequential()
     net.add(b1, b2, b3, b4, b5, nn.Dense(num_classes))

@@ -51,17 +51,17 @@ def nin(num_classes=10):
     """Network in Network (Lin et al., 2013), as in d2l-zh 5.8."""
     net = nn.HybridSequential()
     net.add(nin_block(96, kernel_size=11, strides=4, padding=0),
-            nn.MaxPool2D(pool_size=3, strides=2),  # (batch, 96, 26, 26)
+            nn.MaxPool2D(pool_size=3, strides=2),  # （批量大小, 96, 26, 26）
             nin_block(256, kernel_size=5, strides=1, padding=2),
-            nn.MaxPool2D(pool_size=3, strides=2),  # (batch, 256, 12, 12)
+            nn.MaxPool2D(pool_size=3, strides=2),  # （批量大小, 256, 12, 12）
             nin_block(384, kernel_size=3, strides=1, padding=1),
-            nn.MaxPool2D(pool_size=3, strides=2),  # (batch, 384, 5, 5)
+            nn.MaxPool2D(pool_size=3, strides=2),  # （批量大小, 384, 5, 5）
             nn.Dropout(0.5),
-            # One channel per class
+            # 每个类别一个输出通道
             nin_block(num_classes, kernel_size=3, strides=1, padding=1),
-            # Global average pooling: (batch, 10, 1, 1)
+            # 全局平均池化层：窗口形状就是输入的高和宽，（批量大小, 10, 1, 1）
             nn.GlobalAvgPool2D(),
-            # (batch, 10, 1, 1) -> (batch, 10)
+            # 把四维的输出转成形状为（批量大小, 10）的二维输出
             nn.Flatten())
     return net
 

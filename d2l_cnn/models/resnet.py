@@ -120,7 +120,7 @@ def resnet_stage(num_channels, num_residuals, first_block=False,
         if i == 0 and not first_block:
             blk.add(block(num_channels, use_1x1conv=True, strides=2))
         elif i == 0 and getattr(block, 'expansion', 1) != 1:
-            # the first bottleneck widens 64 -> 256 channels in place
+            # 第一个瓶颈块原地把通道从 64 加宽到 256
             blk.add(block(num_channels, use_1x1conv=True))
         else:
             blk.add(block(num_channels))
@@ -163,10 +163,10 @@ def resnet(num_classes=10):
     net.add(nn.Conv2D(64, kernel_size=7, strides=2, padding=3),
             nn.BatchNorm(), nn.Activation('relu'),
             nn.MaxPool2D(pool_size=3, strides=2, padding=1))
-    net.add(resnet_block(64, 2, first_block=True),   # (batch, 64, 56, 56)
-            resnet_block(128, 2),                    # (batch, 128, 28, 28)
-            resnet_block(256, 2),                    # (batch, 256, 14, 14)
-            resnet_block(512, 2))                    # (batch, 512, 7, 7)
+    net.add(resnet_block(64, 2, first_block=True),   # （批量大小, 64, 56, 56）
+            resnet_block(128, 2),                    # （批量大小, 128, 28, 28）
+            resnet_block(256, 2),                    # （批量大小, 256, 14, 14）
+            resnet_block(512, 2))                    # （批量大小, 512, 7, 7）
     net.add(nn.GlobalAvgPool2D(), nn.Dense(num_classes))
     return net
 
@@ -206,7 +206,7 @@ def preact_resnet18(num_classes=10):
             resnet_stage(128, 2, block=PreactResidual),
             resnet_stage(256, 2, block=PreactResidual),
             resnet_stage(512, 2, block=PreactResidual))
-    # the last unit ends in an addition: normalise and activate once more
+    # 最后一个残差块以相加结尾：再做一次批量归一化和激活
     net.add(nn.BatchNorm(), nn.Activation('relu'),
             nn.GlobalAvgPool2D(), nn.Dense(num_classes))
     return net

@@ -29,7 +29,7 @@ def vgg_net(conv_arch, num_classes=10):
     net = nn.HybridSequential()
     for (num_convs, num_channels) in conv_arch:
         net.add(vgg_block(num_convs, num_channels))
-    # (batch, 512, 7, 7) at 224 -> fully connected part
+    # 输入为 224 时卷积部分输出（批量大小, 512, 7, 7），接全连接层部分
     net.add(nn.Dense(4096, activation='relu'), nn.Dropout(0.5),
             nn.Dense(4096, activation='relu'), nn.Dropout(0.5),
             nn.Dense(num_classes))
