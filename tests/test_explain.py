@@ -244,3 +244,51 @@ def test_bad_input_gets_one_line(square_net):
         explain.top_mistakes(net, [], k=0)
     with pytest.raises(UsageError, match='no mistakes to show'):
         explain.show_mistakes([])
+
+
+# ------------------------------------------- predict --explain KIND
+
+@pytest.mark.parametrize('kind', explain.KINDS)
+def test_predict_explain_writes_each_picture(kind, tmp_path):
+    from test_predict import _run_dir
+    from d2l_cnn import predict as P
+    run = tmp_path / 'run'
+    _run_dir(run)
+    png = P.explain_run(str(run), kind, num=3)
+    assert png == str(run / ('explain-%s.png' % kind))
+    with open(png, 'rb') as f:
+        assert f.read(8) == b'\x89PNG\r\n\x1a\n'
+    # never over an existing picture without force
+    with pytest.raises(UsageError, match='exists: pass --force'):
+        P.explain_run(str(run), kind, num=3)
+    before = (run / ('explain-%s.png' % kind)).stat().st_mtime_ns
+    P.explain_run(str(run), kind, num=3, force=True)
+    assert (run / ('explain-%s.png' % kind)).stat().st_mtime_ns >= before
+
+
+def test_predict_explain_command(tmp_path):
+    import subprocess
+    import sys
+    from conftest import subprocess_env
+    from test_predict import _run_dir
+    run = tmp_path / 'run'
+    _run_dir(run)
+    (run / 'explain-cam.png').write_bytes(b'mine')
+
+    def command(*args):
+        return subprocess.run(
+            [sys.executable, '-m', 'd2l_cnn.predict', '--out', str(run),
+             *args], capture_output=True, text=True, env=subprocess_env())
+    done = command('--explain', 'cam', '--num', '2')
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        'error: %s exists: pass --force to replace it'
+        % (run / 'explain-cam.png')]
+    assert (run / 'explain-cam.png').read_bytes() == b'mine'
+    done = command('--explain', 'cam', '--num', '2', '--png',
+                   str(tmp_path / 'cam.png'))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == 'wrote %s' % (tmp_path / 'cam.png')
+    done = command('--force')
+    assert done.returncode == 2
+    assert 'error: --force goes with --explain' in done.stderr
