@@ -291,8 +291,10 @@ def _image(ax, image, cmap='gray'):
     ax.set_yticks([])
 
 
-def _grid(nrows, ncols, size=1.6):
-    fig = Figure(figsize=(size * ncols, size * nrows + 0.5))
+def _grid(nrows, ncols, size=1.6, title_lines=0):
+    """A Figure of ``nrows`` x ``ncols`` axes without frames."""
+    fig = Figure(figsize=(size * ncols,
+                          (size + 0.3 * title_lines) * nrows + 0.5))
     axes = [[fig.add_subplot(nrows, ncols, r * ncols + c + 1)
              for c in range(ncols)] for r in range(nrows)]
     for row in axes:
@@ -402,18 +404,21 @@ def show_filters(net, layer=None, max_filters=64):
 def show_heatmaps(X, maps, titles=None, title=None):
     """A Figure: each image of ``X`` with its map (N, h, w) laid over it.
 
-    Maps smaller than the image (occlusion) are resized to it.
+    Maps smaller than the image (occlusion) are resized to it; the
+    colours run from 0 (and below) to each map's largest value.
     """
     _check_input(X)
     n = X.shape[0]
     maps = maps.astype('float32')
     if maps.shape[1:] != X.shape[2:]:
         maps = _upsample(maps, X.shape[2], X.shape[3])
-    fig, axes = _grid(1, n, size=2.0)
+    fig, axes = _grid(1, n, size=2.0, title_lines=1 if titles else 0)
     for i in range(n):
         ax = axes[0][i]
         _image(ax, X[i].asnumpy())
-        ax.imshow(maps[i].asnumpy(), cmap='jet', alpha=0.45)
+        heat = maps[i].asnumpy()
+        ax.imshow(heat, cmap='jet', alpha=0.45, vmin=0,
+                  vmax=max(float(heat.max()), 1e-12))
         ax.axis('on')
         if titles:
             ax.set_title(titles[i], fontproperties=font(10))
@@ -430,7 +435,7 @@ def show_mistakes(mistakes, text_labels=None, ncols=8):
     n = len(mistakes)
     ncols = min(ncols, n)
     nrows = math.ceil(n / ncols)
-    fig, axes = _grid(nrows, ncols, size=1.8)
+    fig, axes = _grid(nrows, ncols, size=1.8, title_lines=2)
 
     def name(c):
         return text_labels[c] if text_labels else str(c)
