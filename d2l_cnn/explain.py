@@ -401,6 +401,37 @@ def show_filters(net, layer=None, max_filters=64):
     return fig
 
 
+def show_kernels(kernels, titles=None):
+    """A Figure: small 2-D kernels side by side, each value written in.
+
+    For comparing kernels by eye, e.g. the hand-made edge detector
+    ``[[1, -1]]`` of section 5.1 and the one a layer learned.
+    """
+    kernels = [k.asnumpy() if isinstance(k, nd.NDArray) else np.asarray(k)
+               for k in kernels]
+    kernels = [k.reshape(k.shape[-2:]) if k.ndim > 2 else
+               k.reshape(1, -1) if k.ndim == 1 else k for k in kernels]
+    if any(k.size > 49 for k in kernels):
+        raise UsageError('show_kernels writes every value: at most 7x7 '
+                         'kernels (show_filters draws larger ones)')
+    fig, axes = _grid(1, len(kernels), size=2.4,
+                      title_lines=1 if titles else 0)
+    span = max(float(np.abs(k).max()) for k in kernels) or 1.0
+    for i, k in enumerate(kernels):
+        ax = axes[0][i]
+        ax.imshow(k, cmap='coolwarm', vmin=-span, vmax=span)
+        for (r, c), v in np.ndenumerate(k):
+            ax.text(c, r, '%.2f' % v, ha='center', va='center',
+                    fontproperties=font(14))
+        ax.axis('on')
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if titles:
+            ax.set_title(titles[i], fontproperties=font(13))
+    fig.tight_layout()
+    return fig
+
+
 def show_heatmaps(X, maps, titles=None, title=None):
     """A Figure: each image of ``X`` with its map (N, h, w) laid over it.
 

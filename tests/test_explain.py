@@ -292,3 +292,13 @@ def test_predict_explain_command(tmp_path):
     done = command('--force')
     assert done.returncode == 2
     assert 'error: --force goes with --explain' in done.stderr
+
+
+def test_show_kernels_writes_every_value():
+    K = nd.array([[1, -1]])
+    learned = nd.array([[[[0.98, -1.01]]]])
+    fig = explain.show_kernels([K, learned], ['K', 'learned'])
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert texts == ['1.00', '-1.00', '0.98', '-1.01']
+    with pytest.raises(UsageError, match='at most 7x7'):
+        explain.show_kernels([nd.zeros((8, 8))])
