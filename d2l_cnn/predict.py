@@ -15,6 +15,14 @@
 
 ``predict(run_dir)`` does the same from Python and returns the
 predictions, the labels and the confusion matrix.
+
+``--explain KIND`` draws instead a look inside the trained network
+(``d2l_cnn.explain``): ``maps`` (one test image's feature maps layer by
+layer), ``filters`` (the first convolution's kernels), ``cam`` (Grad-CAM
+on ``--num`` test images), ``occlusion`` (the drop in probability when a
+patch is covered) or ``mistakes`` (the ``--num`` most confident wrong
+predictions), into ``RUN_DIR/explain-KIND.png`` unless ``--png`` names
+another file; an existing picture is replaced only with ``--force``.
 """
 import collections
 import io
@@ -26,8 +34,10 @@ import warnings
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
+from mxnet import nd
 
-from . import data
+from . import data, explain
+from .figures import label
 from .checkpoint import atomic_write
 from .devices import parse_ctx
 from .errors import D2LError, OneLineParser, UsageError, run_command
@@ -231,6 +241,95 @@ def _same_folder(path, folder):
             == os.path.realpath(folder))
 
 
+# --explain KIND: how many test images by default
+EXPLAIN_NUM = {'maps': 1, 'filters': 0, 'cam': 8, 'occlusion': 4,
+               'mistakes': 16}
+
+
+def explain_run(run_dir, kind, num=None, png=None, force=False,
+                data_name=None, root=None, ctx=None, batch_size=256):
+    """Draw ``kind`` (one of ``explain.KINDS``) for the run's network.
+
+    Writes ``png`` (default ``RUN_DIR/explain-KIND.png``) and returns its
+    path; refuses to replace an existing file unless ``force``.
+    """
+    if kind not in explain.KINDS:
+        raise UsageError('--explain must be one of %s, not %r'
+                         % (', '.join(explain.KINDS), kind))
+    num = EXPLAIN_NUM[kind] if num is None else num
+    if num < 1 and kind != 'filters':
+        raise UsageError('--num must be >= 1 for --explain %s' % kind)
+    png = png or os.path.join(run_dir, 'explain-%s.png' % kind)
+    image_format = _image_format(png)
+    if os.path.lexists(png) and not force:
+        raise UsageError('%s exists: pass --force to replace it' % png)
+    ctx = parse_ctx(ctx or 'cpu')[0]
+    net, info = load_run(run_dir, ctx)
+    dinfo = data.dataset_info(data_name or info['data'])
+    if get_entry(info['model']).hybrid:
+        net.hybridize()
+    if kind == 'filters':
+        fig = explain.show_filters(net)
+    else:
+        _, test_iter = data.load_data(
+            dinfo.name, batch_size, resize=info['resize'], root=root,
+            ctx=ctx, seed=info['seed'])
+        fig = _explain_figure(net, kind, test_iter, num, dinfo)
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')  # glyph and layout chatter
+        fig.savefig(buf, format=image_format, dpi=100)
+    try:
+        if _same_folder(png, run_dir):
+            with RunLock(run_dir):
+                atomic_write(png, buf.getvalue())
+        else:
+            atomic_write(png, buf.getvalue())
+    except OSError as e:
+        raise D2LError('cannot write %s: %s'
+                       % (png, e.strerror or e)) from None
+    return png
+
+
+def _first(test_iter, num):
+    """The first ``num`` test images and labels, as one batch."""
+    images, labels = [], []
+    for X, y in test_iter:
+        images.append(X)
+        labels.append(y)
+        if sum(len(b) for b in labels) >= num:
+            break
+    return (nd.concat(*images, dim=0)[:num],
+            nd.concat(*labels, dim=0)[:num])
+
+
+def _explain_figure(net, kind, test_iter, num, dinfo):
+    names = dinfo.text_labels
+    if kind == 'mistakes':
+        mistakes = explain.top_mistakes(net, test_iter, k=num)
+        return explain.show_mistakes(mistakes, names)
+    X, y = _first(test_iter, num)
+    if kind == 'maps':
+        return explain.show_feature_maps(net, X[:1])
+    predictions = net(X).argmax(axis=1).asnumpy().astype(int)
+    titles = ['%s -> %s' % (names[int(t)], names[p])
+              for t, p in zip(y.asnumpy(), predictions)]
+    if kind == 'cam':
+        maps = explain.class_activation_map(net, X)
+        title = label('Grad-CAM（Selvaraju et al., 2017）：真实 -> 预测',
+                      'Grad-CAM (Selvaraju et al., 2017): true -> predicted')
+    else:
+        patch = max(2, X.shape[2] // 8)
+        maps = explain.occlusion(net, X, patch=patch,
+                                 stride=max(1, patch // 2))
+        title = label('遮挡（Zeiler & Fergus, 2014）：遮住 %dx%d 的一块时'
+                      '预测类别概率的下降' % (patch, patch),
+                      'occlusion (Zeiler & Fergus, 2014): drop of the '
+                      'predicted class\'s probability, patch %dx%d'
+                      % (patch, patch))
+    return explain.show_heatmaps(X, maps, titles, title)
+
+
 def build_parser():
     p = OneLineParser(
         prog='python -m d2l_cnn.predict',
@@ -242,8 +341,10 @@ def build_parser():
     p.add_argument('--data', default=None, choices=data.DATASETS,
                    help="test set (default: the run's)")
     p.add_argument('--root', default=None, help='data folder')
-    p.add_argument('--num', type=int, default=18,
-                   help='test images to draw (default 18, 0 for none)')
+    p.add_argument('--num', type=int, default=None,
+                   help='test images to draw (default 18, 0 for none; '
+                        'with --explain: maps 1, cam 8, occlusion 4, '
+                        'mistakes 16)')
     p.add_argument('--png', default=None,
                    help='picture path (default RUN_DIR/predictions.png)')
     p.add_argument('--ctx', default='cpu',
@@ -253,6 +354,12 @@ def build_parser():
                    help='font file with Chinese characters for the labels')
     p.add_argument('--lang', choices=('both', 'en'), default='both',
                    help='labels in Chinese and English, or English only')
+    p.add_argument('--explain', choices=explain.KINDS, default=None,
+                   help='draw a look inside the network instead: feature '
+                        'maps, filters, Grad-CAM, occlusion or the most '
+                        'confident mistakes (RUN_DIR/explain-KIND.png)')
+    p.add_argument('--force', action='store_true',
+                   help='with --explain: replace an existing picture')
     return p
 
 
@@ -263,8 +370,17 @@ def main(argv=None):
     def body():
         if args.batch_size < 1:
             raise UsageError('--batch-size must be positive')
+        if args.explain:
+            print('wrote %s' % explain_run(
+                args.out, args.explain, num=args.num, png=args.png,
+                force=args.force, data_name=args.data, root=args.root,
+                ctx=args.ctx, batch_size=args.batch_size))
+            return
+        if args.force:
+            raise UsageError('--force goes with --explain')
         predict(args.out, data_name=args.data, root=args.root,
-                num=args.num, png=args.png, ctx=args.ctx,
+                num=18 if args.num is None else args.num, png=args.png,
+                ctx=args.ctx,
                 batch_size=args.batch_size, font=args.font, lang=args.lang)
     return run_command(body, args.debug)
 
