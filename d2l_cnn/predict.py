@@ -37,10 +37,10 @@ from matplotlib.font_manager import FontProperties
 from mxnet import nd
 
 from . import data, explain
-from .figures import label
 from .checkpoint import atomic_write
 from .devices import parse_ctx
 from .errors import D2LError, OneLineParser, UsageError, run_command
+from .figures import label
 from .plots import find_cjk_font
 from .registry import get_entry
 from .rundir import RunDir, RunLock, load_run
@@ -202,17 +202,7 @@ def predict(run_dir, data_name=None, root=None, num=18, png=None,
                 dinfo.text_labels, dinfo.text_labels_zh, font=font,
                 title='%s on %s: true label (top), prediction (bottom), '
                       'test acc %.3f' % (info['model'], name, accuracy))
-            buf = io.BytesIO()
-            fig.savefig(buf, format=image_format, dpi=100)
-        try:
-            if _same_folder(png, run_dir):
-                with RunLock(run_dir):
-                    atomic_write(png, buf.getvalue())
-            else:
-                atomic_write(png, buf.getvalue())
-        except OSError as e:
-            raise D2LError('cannot write %s: %s'
-                           % (png, e.strerror or e)) from None
+        write_picture(fig, png, image_format, run_dir)
     else:
         png = None
     if verbose:
@@ -234,6 +224,24 @@ def _image_format(path):
         raise UsageError('--png %s: name a picture file ending in one of '
                          '.%s' % (path, ', .'.join(sorted(known))))
     return ending
+
+
+def write_picture(fig, png, image_format, run_dir):
+    """Save ``fig`` to ``png`` atomically; under the run's lock when
+    ``png`` is inside the run folder."""
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')  # glyph and layout chatter
+        fig.savefig(buf, format=image_format, dpi=100)
+    try:
+        if _same_folder(png, run_dir):
+            with RunLock(run_dir):
+                atomic_write(png, buf.getvalue())
+        else:
+            atomic_write(png, buf.getvalue())
+    except OSError as e:
+        raise D2LError('cannot write %s: %s'
+                       % (png, e.strerror or e)) from None
 
 
 def _same_folder(path, folder):
@@ -259,7 +267,7 @@ def explain_run(run_dir, kind, num=None, png=None, force=False,
     num = EXPLAIN_NUM[kind] if num is None else num
     if num < 1 and kind != 'filters':
         raise UsageError('--num must be >= 1 for --explain %s' % kind)
-    png = png or os.path.join(run_dir, 'explain-%s.png' % kind)
+    png = png or RunDir(run_dir).explain_png(kind)
     image_format = _image_format(png)
     if os.path.lexists(png) and not force:
         raise UsageError('%s exists: pass --force to replace it' % png)
@@ -275,19 +283,7 @@ def explain_run(run_dir, kind, num=None, png=None, force=False,
             dinfo.name, batch_size, resize=info['resize'], root=root,
             ctx=ctx, seed=info['seed'])
         fig = _explain_figure(net, kind, test_iter, num, dinfo)
-    buf = io.BytesIO()
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore')  # glyph and layout chatter
-        fig.savefig(buf, format=image_format, dpi=100)
-    try:
-        if _same_folder(png, run_dir):
-            with RunLock(run_dir):
-                atomic_write(png, buf.getvalue())
-        else:
-            atomic_write(png, buf.getvalue())
-    except OSError as e:
-        raise D2LError('cannot write %s: %s'
-                       % (png, e.strerror or e)) from None
+    write_picture(fig, png, image_format, run_dir)
     return png
 
 

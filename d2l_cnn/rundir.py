@@ -47,6 +47,7 @@ METRICS_JSON = 'metrics.json'
 METRICS_CSV = 'metrics.csv'
 CURVES_PNG = 'curves.png'
 PREDICTIONS_PNG = 'predictions.png'   # written by d2l_cnn.predict
+EXPLAIN_PNG = 'explain-%s.png'         # predict --explain KIND
 # compare's folder: one run folder per network and seed
 SEED_RUN = '%s-seed%d'
 SEED_RUN_NAME = re.compile(r'^(?P<name>.+)-seed(?P<seed>\d+)$')
@@ -79,6 +80,10 @@ class RunDir:
         self.params = join(checkpoint.PARAMS)
         self.checkpoints = join(checkpoint.FOLDER)
         self.lock_file = join(LOCK)
+
+    def explain_png(self, kind):
+        """``out/explain-KIND.png``: ``predict --explain KIND``'s picture."""
+        return os.path.join(self.out, EXPLAIN_PNG % kind)
 
     def __fspath__(self):
         return self.out
