@@ -43,22 +43,37 @@ a process killed by a signal); when all workers succeed it waits for
 the servers and the scheduler to finish and exits 0. ``--timeout``
 bounds the whole job (exit 124).
 
-Two or more machines (``-H hostfile``), not tested here (one machine,
-loopback only): the hostfile lists one address per line (``user@`` may
-precede it; ``#`` starts a comment). The scheduler runs on the first
-host; server i and worker i on host ``i mod len(hosts)``; each is started
-with ``ssh HOST 'cd WORKDIR && env DMLC_...=... CMD'`` (``--ssh`` to add
-ssh options, ``--workdir`` default: the current folder, ``--python``
-default: this interpreter's path; both must exist on every host, e.g. a
-shared file system or the same venv path). The first host's address must
-be reachable by all, ssh must log in without a password, and
-``--port`` should name a port free on the first host (without it the
+Two or more machines (``-H hostfile``; tested between two network
+namespaces with an sshd each, tests/test_twohost.py): the hostfile lists
+one address per line (``user@`` may precede it; ``#`` starts a comment).
+The scheduler runs on the first host; server i and worker i on host
+``i mod len(hosts)``; each is started with ``ssh HOST 'cd WORKDIR && env
+DMLC_...=... CMD'`` (``--ssh`` to add ssh options, ``--workdir`` default:
+the current folder, ``--python`` default: this interpreter's path; both
+must exist on every host, e.g. a shared file system or the same venv
+path). Each process listens only on its host's address from the
+hostfile (``DMLC_NODE_HOST``), not on every interface. The first host's
+address must be reachable by all, ssh must log in without a password,
+and ``--port`` should name a port free on the first host (without it the
 launcher picks one that is free here)::
 
     # on machine A (10.0.0.1), with B = 10.0.0.2
     printf '10.0.0.1\\n10.0.0.2\\n' > hosts
     python -m d2l_cnn.launch -n 2 -s 2 -H hosts --port 9091 -- \\
         python -m d2l_cnn.train resnet --kvstore dist_sync --out runs/d
+
+MXNet's parameter server has no authentication and no encryption: run it
+only on a network you trust (a lab's private network, a cluster's).
+
+Clusters that start jobs with MPI: ``--launcher mpi`` runs the
+scheduler here, at ``--root ADDR`` (an address of this machine every
+rank reaches; default 127.0.0.1, everything on this machine), and starts
+the servers and the workers as two ``mpirun -np N -x DMLC_...`` jobs;
+``--mpirun "mpirun --hostfile FILE"`` says where (Open MPI's options).
+Under SLURM, inside an allocation (``salloc -N 2 -n 4``), Open MPI's
+``mpirun`` finds the allocated nodes by itself: ``python -m
+d2l_cnn.launch --launcher mpi --root $(hostname -i) -n 2 -s 2 -- ...``
+(untested: no SLURM here).
 
 Stopping a remote process works without a terminal: its shell also
 waits for ssh's standard input to close, which happens when the
