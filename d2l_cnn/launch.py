@@ -43,22 +43,37 @@ a process killed by a signal); when all workers succeed it waits for
 the servers and the scheduler to finish and exits 0. ``--timeout``
 bounds the whole job (exit 124).
 
-Two or more machines (``-H hostfile``), not tested here (one machine,
-loopback only): the hostfile lists one address per line (``user@`` may
-precede it; ``#`` starts a comment). The scheduler runs on the first
-host; server i and worker i on host ``i mod len(hosts)``; each is started
-with ``ssh HOST 'cd WORKDIR && env DMLC_...=... CMD'`` (``--ssh`` to add
-ssh options, ``--workdir`` default: the current folder, ``--python``
-default: this interpreter's path; both must exist on every host, e.g. a
-shared file system or the same venv path). The first host's address must
-be reachable by all, ssh must log in without a password, and
-``--port`` should name a port free on the first host (without it the
+Two or more machines (``-H hostfile``; tested between two network
+namespaces with an sshd each, tests/test_twohost.py): the hostfile lists
+one address per line (``user@`` may precede it; ``#`` starts a comment).
+The scheduler runs on the first host; server i and worker i on host
+``i mod len(hosts)``; each is started with ``ssh HOST 'cd WORKDIR && env
+DMLC_...=... CMD'`` (``--ssh`` to add ssh options, ``--workdir`` default:
+the current folder, ``--python`` default: this interpreter's path; both
+must exist on every host, e.g. a shared file system or the same venv
+path). Each process listens only on its host's address from the
+hostfile (``DMLC_NODE_HOST``), not on every interface. The first host's
+address must be reachable by all, ssh must log in without a password,
+and ``--port`` should name a port free on the first host (without it the
 launcher picks one that is free here)::
 
     # on machine A (10.0.0.1), with B = 10.0.0.2
     printf '10.0.0.1\\n10.0.0.2\\n' > hosts
     python -m d2l_cnn.launch -n 2 -s 2 -H hosts --port 9091 -- \\
         python -m d2l_cnn.train resnet --kvstore dist_sync --out runs/d
+
+MXNet's parameter server has no authentication and no encryption: run it
+only on a network you trust (a lab's private network, a cluster's).
+
+Clusters that start jobs with MPI: ``--launcher mpi`` runs the
+scheduler here, at ``--root ADDR`` (an address of this machine every
+rank reaches; default 127.0.0.1, everything on this machine), and starts
+the servers and the workers as two ``mpirun -np N -x DMLC_...`` jobs;
+``--mpirun "mpirun --hostfile FILE"`` says where (Open MPI's options).
+Under SLURM, inside an allocation (``salloc -N 2 -n 4``), Open MPI's
+``mpirun`` finds the allocated nodes by itself: ``python -m
+d2l_cnn.launch --launcher mpi --root $(hostname -i) -n 2 -s 2 -- ...``
+(untested: no SLURM here).
 
 Stopping a remote process works without a terminal: its shell also
 waits for ssh's standard input to close, which happens when the
@@ -169,16 +184,24 @@ def skip_exit_barrier(kv):
 
 
 class Job:
-    """One process of the job: its role, index, command and environment."""
+    """One process of the job: its role, index, command and environment.
 
-    def __init__(self, role, index, argv, env, host=None):
+    Under ``--launcher mpi`` one job is the ``mpirun`` that starts all the
+    servers (or all the workers); its ``name`` is then 'servers'
+    ('workers').
+    """
+
+    def __init__(self, role, index, argv, env, host=None, name=None):
         self.role, self.index = role, index
         self.argv, self.env, self.host = list(argv), dict(env), host
+        self._name = name
         self.proc = None
         self.readers = []
 
     @property
     def name(self):
+        if self._name:
+            return self._name
         return self.role if self.role == 'scheduler' else \
             '%s %d' % (self.role, self.index)
 
@@ -204,23 +227,81 @@ def remote_command(job, workdir, ssh):
     return shlex.split(ssh) + [job.host, 'sh -c %s' % shlex.quote(script)]
 
 
-def plan(command, num_workers, num_servers, hosts=None, port=None,
-         python=None, extra_env=None):
-    """The jobs to start: scheduler, servers and workers, in that order.
+def mpirun_command(mpirun, num, env, argv):
+    """``mpirun -np NUM -x NAME=VALUE ... ARGV``: NUM copies of ARGV."""
+    flags = []
+    for key, value in sorted(env.items()):
+        flags += ['-x', '%s=%s' % (key, value)]
+    return shlex.split(mpirun) + ['-np', str(num)] + flags + list(argv)
 
-    Without ``hosts`` everything runs here on 127.0.0.1; with them the
-    scheduler runs on ``hosts[0]`` and server/worker i on
-    ``hosts[i % len(hosts)]``. Returns ``(jobs, port)``.
-    """
+
+def _check_counts(command, num_workers, num_servers, port):
     if num_workers < 1 or num_servers < 1:
         raise UsageError('need at least one worker (-n) and one server '
                          '(-s) for dist_sync')
     if not command:
         raise UsageError('no worker command: put it after --, e.g. -- '
                          'python -m d2l_cnn.train lenet --kvstore dist_sync')
-    python = python or sys.executable
     if port is not None and not 0 < port < 65536:
         raise UsageError('--port must be 1..65535, not %d' % port)
+
+
+def _plan_mpi(command, num_workers, num_servers, port, python, extra_env,
+              mpirun, root):
+    """Scheduler here; servers and workers as two ``mpirun`` jobs."""
+    _check_counts(command, num_workers, num_servers, port)
+    if port:
+        check_port_free(port, root)
+    port = port or free_port(root)
+    common = {'DMLC_PS_ROOT_URI': root, 'DMLC_PS_ROOT_PORT': str(port),
+              'DMLC_NUM_SERVER': str(num_servers),
+              'DMLC_NUM_WORKER': str(num_workers)}
+    for key, value in os.environ.items():  # what remote ranks lack
+        if key in PASS_ENV or key.startswith(PASS_ENV_PREFIXES):
+            common.setdefault(key, value)
+    common.update(extra_env or {})
+    if root == LOOPBACK:  # all on this machine: listen on loopback only
+        common['DMLC_NODE_HOST'] = LOOPBACK
+    server = [python or sys.executable, '-c', SERVER_CODE]
+    local = {}
+    if hasattr(os, 'geteuid') and os.geteuid() == 0:
+        # Open MPI refuses root unless told that it is meant
+        local = {'OMPI_ALLOW_RUN_AS_ROOT': '1',
+                 'OMPI_ALLOW_RUN_AS_ROOT_CONFIRM': '1'}
+    jobs = [Job('scheduler', 0, server,
+                dict(common, DMLC_ROLE='scheduler', DMLC_NODE_HOST=root))]
+    for role, num, argv in (('server', num_servers, server),
+                            ('worker', num_workers, command)):
+        env = dict(common, DMLC_ROLE=role)
+        jobs.append(Job(role, 0, mpirun_command(mpirun, num, env, argv),
+                        local, name=role + 's'))
+    return jobs, port
+
+
+def plan(command, num_workers, num_servers, hosts=None, port=None,
+         python=None, extra_env=None, launcher=None, mpirun='mpirun',
+         root=None):
+    """The jobs to start: scheduler, servers and workers, in that order.
+
+    Without ``hosts`` everything runs here on 127.0.0.1; with them the
+    scheduler runs on ``hosts[0]`` and server/worker i on
+    ``hosts[i % len(hosts)]``. With ``launcher='mpi'`` the scheduler runs
+    here (at ``root``, default 127.0.0.1) and two ``mpirun`` jobs start
+    the servers and the workers wherever ``mpirun`` (e.g. ``mpirun
+    --hostfile FILE``) puts them. Returns ``(jobs, port)``.
+    """
+    if launcher == 'mpi':
+        if hosts:
+            raise UsageError('with --launcher mpi, give the hosts to '
+                             'mpirun (--mpirun "mpirun --hostfile FILE"), '
+                             'not -H')
+        return _plan_mpi(command, num_workers, num_servers, port, python,
+                         extra_env, mpirun, root or LOOPBACK)
+    if root is not None:
+        raise UsageError('--root goes with --launcher mpi (with -H the '
+                         'scheduler runs on the first host)')
+    _check_counts(command, num_workers, num_servers, port)
+    python = python or sys.executable
     if port and not hosts:
         check_port_free(port)
     port = port or free_port()
@@ -408,24 +489,27 @@ class Launcher:
 def launch(command, num_workers, num_servers=1, hostfile=None, port=None,
            timeout=None, grace=10.0, python=None, ssh=DEFAULT_SSH,
            workdir=None, extra_env=None, server_command=None, stdout=None,
-           stderr=None):
+           stderr=None, launcher=None, mpirun='mpirun', root=None):
     """Run ``command`` as ``num_workers`` dist_sync workers; exit status.
 
     ``server_command`` replaces ``python -c "import mxnet"`` for the
-    scheduler and servers (for tests of the process handling).
+    scheduler and servers (for tests of the process handling);
+    ``launcher='mpi'`` starts servers and workers through ``mpirun``.
     """
     hosts = read_hostfile(hostfile) if hostfile else None
     jobs, port = plan(command, num_workers, num_servers, hosts, port,
-                      python, extra_env)
+                      python, extra_env, launcher, mpirun, root)
     if server_command is not None:
         for job in jobs:
             if job.role != 'worker':
                 job.argv = list(server_command)
-    launcher = Launcher(jobs, workdir, ssh, grace, stdout, stderr)
-    launcher.say('scheduler at %s:%d, %d server(s), %d worker(s)%s'
-                 % (jobs[0].env['DMLC_PS_ROOT_URI'], port, num_servers,
-                    num_workers, ' over ssh' if hosts else ''))
-    return launcher.run(timeout)
+    how = ' over ssh' if hosts else ' through mpirun' \
+        if launcher == 'mpi' else ''
+    starter = Launcher(jobs, workdir, ssh, grace, stdout, stderr)
+    starter.say('scheduler at %s:%d, %d server(s), %d worker(s)%s'
+                % (jobs[0].env['DMLC_PS_ROOT_URI'], port, num_servers,
+                   num_workers, how))
+    return starter.run(timeout)
 
 
 def build_parser():
@@ -453,6 +537,16 @@ def build_parser():
                    help='folder the processes start in (default: here)')
     p.add_argument('--env', action='append', default=[],
                    metavar='NAME=VALUE', help='extra environment variable')
+    p.add_argument('--launcher', choices=('local', 'ssh', 'mpi'),
+                   default=None,
+                   help='how servers and workers start: here (default), '
+                        'over ssh (with -H) or through mpirun')
+    p.add_argument('--mpirun', default='mpirun', metavar='CMD',
+                   help='with --launcher mpi: the mpirun command and its '
+                        'options, e.g. "mpirun --hostfile hosts"')
+    p.add_argument('--root', default=None, metavar='ADDR',
+                   help='with --launcher mpi: the address of this machine '
+                        'that every rank reaches (default 127.0.0.1)')
     p.add_argument('command', nargs=argparse.REMAINDER,
                    help='the worker command, after --')
     return p
@@ -473,9 +567,16 @@ def main(argv=None):
             extra[key] = value
         if args.grace < 0 or (args.timeout is not None and args.timeout <= 0):
             raise UsageError('--grace must be >= 0 and --timeout > 0')
+        if args.launcher == 'ssh' and not args.hostfile:
+            raise UsageError('--launcher ssh needs -H HOSTFILE')
+        if args.launcher == 'local' and args.hostfile:
+            raise UsageError('--launcher local runs everything here: '
+                             'leave out -H')
         return launch(command, args.num_workers, args.num_servers,
                       args.hostfile, args.port, args.timeout, args.grace,
-                      args.python, args.ssh, args.workdir, extra)
+                      args.python, args.ssh, args.workdir, extra,
+                      launcher=args.launcher, mpirun=args.mpirun,
+                      root=args.root)
     return run_command(body, args.debug)
 
 
