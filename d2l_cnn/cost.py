@@ -30,9 +30,13 @@ whose only children are their activations. Networks whose forward pass is
 not a chain (``Inception``, ``Residual``, ``DenseBlock``) are walked the
 same way; what their ``hybrid_forward`` adds itself (``F.concat``, the
 shortcut's addition and ReLU) is read from the block's symbolic graph.
-``python -m d2l_cnn.cost alexnet --resize 224 --leaves`` prints a table.
+``python -m d2l_cnn.cost alexnet --resize 224 --leaves`` prints a table;
+``--roofline [--png FILE]`` places each layer on the roofline of this
+machine (``d2l_cnn.roofline``: measured roofs, timed layers).
 """
+import io
 import json
+import os
 import sys
 import warnings
 
@@ -41,6 +45,7 @@ from mxnet import nd
 from mxnet.gluon import nn
 
 from . import data
+from .checkpoint import atomic_write
 from .errors import (D2LError, OneLineParser, UsageError, int_range,
                      run_command)
 from .registry import get_model, get_recipe, list_models
@@ -352,7 +357,7 @@ def flops_per_example(net, shape, conv_dense_only=False):
     return flops / shape[0]
 
 
-def _human(x, unit=''):
+def human(x, unit=''):
     """1234567 -> '1.23M'."""
     for div, suffix in ((1e12, 'T'), (1e9, 'G'), (1e6, 'M'), (1e3, 'K')):
         if abs(x) >= div:
@@ -383,9 +388,9 @@ def print_cost_table(net, shape, leaves=False, file=None, ctx=None):
         pct_p = 100.0 * r['params'] / tot['params'] if tot['params'] else 0
         pct_f = 100.0 * r['flops'] / tot['flops'] if tot['flops'] else 0
         print(fmt % ((indent + r['name'])[:22],
-                     str(r['out_shape']).replace(' ', ''), _human(
-                         r['params']), '%.1f' % pct_p, _human(r['flops']),
-                     '%.1f' % pct_f, _human(r['other_flops']),
+                     str(r['out_shape']).replace(' ', ''), human(
+                         r['params']), '%.1f' % pct_p, human(r['flops']),
+                     '%.1f' % pct_f, human(r['other_flops']),
                      _mib(r['out_bytes']), _mib(r['train_bytes']),
                      '%.1f' % r['intensity']), file=file)
     for r in table['rows']:
@@ -397,9 +402,9 @@ def print_cost_table(net, shape, leaves=False, file=None, ctx=None):
     print('total (input %s): params %s (%.1f MiB), FLOPs %s + other %s '
           '(training ~3x: %s); activations kept for backprop %.1f MiB, '
           'inference peak %.2f MiB'
-          % (str(table['shape']).replace(' ', ''), _human(tot['params']),
-             tot['param_bytes'] / 2 ** 20, _human(tot['flops']),
-             _human(tot['other_flops']), _human(tot['train_flops']),
+          % (str(table['shape']).replace(' ', ''), human(tot['params']),
+             tot['param_bytes'] / 2 ** 20, human(tot['flops']),
+             human(tot['other_flops']), human(tot['train_flops']),
              tot['train_bytes'] / 2 ** 20,
              tot['peak_inference_bytes'] / 2 ** 20), file=file)
     return table
@@ -429,7 +434,46 @@ def build_parser():
                    default=10)
     p.add_argument('--leaves', action='store_true',
                    help='show the layers inside each row')
+    p.add_argument('--roofline', action='store_true',
+                   help='time each layer and place it on the roofline of '
+                        'this machine (measured peak GFLOP/s and GB/s)')
+    p.add_argument('--backward', action='store_true',
+                   help='with --roofline: time forward and backward')
+    p.add_argument('--measure', action='store_true',
+                   help='with --roofline: measure the roofs again instead '
+                        'of using the cached ones')
+    p.add_argument('--png', default=None, metavar='FILE',
+                   help='with --roofline: draw the roofline into FILE')
+    p.add_argument('--force', action='store_true',
+                   help='with --png: replace an existing FILE')
     return p
+
+
+def _roofline(net, shape, args):
+    from . import roofline
+    if args.png:
+        if not args.png.lower().endswith('.png'):
+            raise UsageError('--png %s: name a file ending in .png'
+                             % args.png)
+        if os.path.lexists(args.png) and not args.force:
+            raise UsageError('%s exists: pass --force to replace it'
+                             % args.png)
+    found = roofline.roofs(measure=args.measure)
+    print('roofs of this machine (%s, %d threads): %s'
+          % (found['cpu'], found['threads'], 'cached in ' + found['cached']
+             if found['cached'] else 'measured now'))
+    result = roofline.roofline(net, shape, found['peak_gflops'],
+                               found['bandwidth_gbs'],
+                               backward=args.backward)
+    print(roofline.format_roofline(result))
+    if args.png:
+        fig = roofline.roofline_figure(result, titles=[
+            '%s, batch %d, %dx%d' % (args.model, shape[0], shape[2],
+                                     shape[3])])
+        buf = io.BytesIO()
+        fig.savefig(buf, format='png', dpi=100)
+        atomic_write(args.png, buf.getvalue())
+        print('wrote %s' % args.png)
 
 
 def main(argv=None):
@@ -441,8 +485,13 @@ def main(argv=None):
         size = args.resize or recipe.resize
         channels = args.channels or data.dataset_info(recipe.data).shape[0]
         net = get_model(args.model, num_classes=args.num_classes)
-        print_cost_table(net, (args.batch_size, channels, size, size),
-                         leaves=args.leaves)
+        shape = (args.batch_size, channels, size, size)
+        if args.roofline:
+            return _roofline(net, shape, args)
+        for option in ('backward', 'measure', 'png', 'force'):
+            if getattr(args, option):
+                raise UsageError('--%s goes with --roofline' % option)
+        print_cost_table(net, shape, leaves=args.leaves)
     return run_command(body, args.debug)
 
 
