@@ -847,9 +847,57 @@ def add_concat_figure():
     return fig
 
 
-# the book's two figures of 5.11 and 5.12, after the other drawings
+def conv_shape_figure(n=6, k=3, p=1, s=1):
+    """5.2 (interactive): an n×n input, p zeros on each side, a k×k
+    window moved by stride s, and the output grid it gives.
+
+    The output's height is ``(n - k + 2p + s) // s``; its first element's
+    window is shaded, the second's (one stride across) too.
+    """
+    n_pad = n + 2 * p
+    if not (1 <= k <= n_pad and s >= 1 and p >= 0):
+        raise ValueError('the k×k window must fit the padded %d×%d input'
+                         % (n_pad, n_pad))
+    m = (n - k + 2 * p + s) // s
+    X = np.zeros((n_pad, n_pad))
+    X[p:p + n, p:p + n] = np.arange(1, n * n + 1).reshape(n, n)
+    width = n_pad + m + 3
+    fig, ax = _canvas(min(12, 0.55 * width + 1), 0.55 * max(n_pad, m) + 1.6,
+                      (-0.5, width), (-1.6, max(n_pad, m) + 0.6))
+    shade = _shade(0, 0, k, k, SHADE)
+    if m > 1:
+        shade.update({key: SHADE2 for key in _shade(0, s, k, k, SHADE2)
+                      if key not in shade})
+    for i in range(n_pad):
+        for j in range(n_pad):
+            in_pad = i < p or j < p or i >= p + n or j >= p + n
+            color = shade.get((i, j), PAD if in_pad else 'white')
+            ax.add_patch(Rectangle((j, n_pad - 1 - i), 1, 1,
+                                   facecolor=color, edgecolor='black',
+                                   linewidth=1))
+    x0 = n_pad + 2
+    for i in range(m):
+        for j in range(m):
+            color = SHADE if (i, j) == (0, 0) else \
+                SHADE2 if (i, j) == (0, 1) else 'white'
+            ax.add_patch(Rectangle((x0 + j, n_pad - 1 - i), 1, 1,
+                                   facecolor=color, edgecolor='black',
+                                   linewidth=1))
+    _text(ax, n_pad / 2, -0.8, label(
+        '输入 %d×%d，每侧填充 %d' % (n, n, p),
+        'input %d×%d, padding %d' % (n, n, p)), size=LABEL_SIZE - 3)
+    _text(ax, x0 + m / 2, -0.8, label('输出 %d×%d' % (m, m),
+                                      'output %d×%d' % (m, m)),
+          size=LABEL_SIZE - 3)
+    _op(ax, n_pad + 1, n_pad / 2, '→')
+    return fig
+
+
+# the book's two figures of 5.11 and 5.12, after the other drawings, and
+# 5.2's interactive one
 FIGURES.update({'residual_fit_figure': '05_11_resnet',
-                'add_concat_figure': '05_12_densenet'})
+                'add_concat_figure': '05_12_densenet',
+                'conv_shape_figure': '05_02_padding'})
 
 
 def all_figures():

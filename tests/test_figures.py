@@ -261,3 +261,17 @@ def test_batchnorm_fraction_is_display_size():
            t.get_text()]
     assert len(hat) == 1 and r'\dfrac' in hat[0].get_text()
     assert hat[0].get_fontsize() > figures.LABEL_SIZE
+
+
+@pytest.mark.parametrize('n, k, p, s', [(6, 3, 1, 1), (6, 3, 0, 2),
+                                        (7, 2, 2, 3), (3, 1, 0, 1)])
+def test_conv_shape_figure_draws_the_formulas_output(n, k, p, s):
+    fig = figures.conv_shape_figure(n, k, p, s)
+    m = (n - k + 2 * p + s) // s
+    cells = [r for r in fig.axes[0].patches if r.get_width() == 1]
+    # the padded input's cells, then the output's
+    assert len(cells) == (n + 2 * p) ** 2 + m * m
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert any(('%d×%d' % (m, m)) in t for t in texts)
+    with pytest.raises(ValueError, match='must fit'):
+        figures.conv_shape_figure(3, 6, 0, 1)
