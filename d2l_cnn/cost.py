@@ -44,12 +44,12 @@ import mxnet as mx
 from mxnet import nd
 from mxnet.gluon import nn
 
-from . import data
+from . import data, roofline
 from .checkpoint import atomic_write
 from .errors import (D2LError, OneLineParser, UsageError, int_range,
                      run_command)
 from .registry import get_model, get_recipe, list_models
-from .summary import count_params, initialize_if_needed
+from .summary import count_params, human, initialize_if_needed
 
 BYTES = 4  # fp32
 
@@ -357,14 +357,6 @@ def flops_per_example(net, shape, conv_dense_only=False):
     return flops / shape[0]
 
 
-def human(x, unit=''):
-    """1234567 -> '1.23M'."""
-    for div, suffix in ((1e12, 'T'), (1e9, 'G'), (1e6, 'M'), (1e3, 'K')):
-        if abs(x) >= div:
-            return '%.3g%s%s' % (x / div, suffix, unit)
-    return '%.3g%s' % (x, unit)
-
-
 def _mib(n):
     return '%.2f' % (n / 2 ** 20)
 
@@ -449,8 +441,20 @@ def build_parser():
     return p
 
 
+def roofline_table(net, shape, peak_gflops, bandwidth_gbs, backward=False,
+                   repeats=5, ctx=None):
+    """Each top-level layer of ``net`` placed on the roofline.
+
+    ``cost_table``'s FLOPs and bytes, each layer timed on its own input
+    (``roofline.layer_times``), joined by ``roofline.place``.
+    """
+    table = cost_table(net, shape, ctx=ctx)
+    times = roofline.layer_times(net, shape, backward, repeats, ctx)
+    return roofline.place(table, times, peak_gflops, bandwidth_gbs,
+                          backward)
+
+
 def _roofline(net, shape, args):
-    from . import roofline
     if args.png:
         if not args.png.lower().endswith('.png'):
             raise UsageError('--png %s: name a file ending in .png'
@@ -462,9 +466,8 @@ def _roofline(net, shape, args):
     print('roofs of this machine (%s, %d threads): %s'
           % (found['cpu'], found['threads'], 'cached in ' + found['cached']
              if found['cached'] else 'measured now'))
-    result = roofline.roofline(net, shape, found['peak_gflops'],
-                               found['bandwidth_gbs'],
-                               backward=args.backward)
+    result = roofline_table(net, shape, found['peak_gflops'],
+                            found['bandwidth_gbs'], backward=args.backward)
     print(roofline.format_roofline(result))
     if args.png:
         fig = roofline.roofline_figure(result, titles=[

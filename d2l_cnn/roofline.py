@@ -11,8 +11,9 @@ than ``min(peak, bandwidth * F / B)`` FLOP/s: below the ridge point
   ``roofs()`` caches them per machine in the user's cache folder.
 * ``layer_times(net, shape)`` times each top-level layer (forward, or
   forward and backward) on its own input, with ``nd.waitall()``.
-* ``roofline(net, shape)`` joins them with ``cost.cost_table``'s FLOPs
-  and bytes: achieved GFLOP/s per layer and which roof binds it;
+* ``place(table, times, ...)`` joins them with ``cost.cost_table``'s
+  FLOPs and bytes (``cost.roofline_table(net, shape, ...)`` does both):
+  achieved GFLOP/s per layer and which roof binds it;
   ``roofline_figure`` draws the classic log-log picture.
 """
 import hashlib
@@ -28,11 +29,10 @@ import mxnet as mx
 from matplotlib.figure import Figure
 from mxnet import autograd, nd
 
-from . import cost
 from .checkpoint import atomic_write
 from .errors import D2LError, UsageError
 from .figures import font, label
-from .summary import initialize_if_needed
+from .summary import human, initialize_if_needed
 
 # A matrix product of N x N by N x N does 2 N^3 FLOPs; 2048 takes tens
 # of milliseconds on a laptop, long enough to time, and 48 MiB in all.
@@ -212,20 +212,20 @@ def layer_times(net, shape, backward=False, repeats=REPEATS, ctx=None):
     return times
 
 
-def roofline(net, shape, peak_gflops, bandwidth_gbs, backward=False,
-             repeats=REPEATS, ctx=None):
+def place(table, times, peak_gflops, bandwidth_gbs, backward=False):
     """One row per top-level layer: cost, time, achieved, bound roof.
 
-    Each row has ``cost.cost_table``'s ``name, flops, other_flops,
-    moved_bytes, intensity`` (forward; ``backward`` counts 3x the FLOPs
-    and 2x the bytes, the usual estimate), ``seconds``, ``gflops``
-    (achieved), ``attainable`` (the roofline at its intensity) and
-    ``bound`` ('memory' or 'compute').
+    ``table`` is ``cost.cost_table``'s result and ``times`` the
+    ``layer_times`` of the same network and input. Each row has the
+    table's ``name, kind``, ``flops`` (with ``other_flops``),
+    ``moved_bytes`` and ``intensity`` (forward; ``backward`` counts 3x
+    the FLOPs and 2x the bytes, the usual estimate), ``seconds``,
+    ``gflops`` (achieved), ``attainable`` (the roofline at its
+    intensity) and ``bound`` ('memory' or 'compute').
     """
     if not (peak_gflops > 0 and bandwidth_gbs > 0):
         raise UsageError('the roofs must be positive')
-    table = cost.cost_table(net, shape, ctx=ctx)
-    times = dict(layer_times(net, shape, backward, repeats, ctx))
+    times = dict(times)
     ridge = peak_gflops / bandwidth_gbs
     rows = []
     for r in table['rows']:
@@ -256,8 +256,8 @@ def format_roofline(result):
         if not r['flops']:
             continue  # dropout, flatten: nothing to compute
         lines.append(fmt % (
-            r['name'][:20], cost.human(r['flops']),
-            cost.human(r['moved_bytes']), '%.1f' % r['intensity'],
+            r['name'][:20], human(r['flops']),
+            human(r['moved_bytes']), '%.1f' % r['intensity'],
             '%.1f' % r['gflops'], '%.1f' % r['attainable'],
             '%.0f' % (100 * r['gflops'] / r['attainable'])
             if r['attainable'] else '-', r['bound']))

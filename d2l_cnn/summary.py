@@ -115,3 +115,11 @@ def _accepts_forward(net, size, in_channels=1):
     except SHAPE_ERRORS:
         return False
     return all(d > 0 for d in out.shape)
+
+
+def human(x, unit=''):
+    """A count in a few digits: 1234567 -> '1.23M'."""
+    for div, suffix in ((1e12, 'T'), (1e9, 'G'), (1e6, 'M'), (1e3, 'K')):
+        if abs(x) >= div:
+            return '%.3g%s%s' % (x / div, suffix, unit)
+    return '%.3g%s' % (x, unit)

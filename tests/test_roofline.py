@@ -29,8 +29,8 @@ def _shape(name, batch=1):
 def test_points_are_cost_tables_numbers(name):
     net = d2l_cnn.get_model(name)
     shape = _shape(name)
-    result = roofline.roofline(net, shape, peak_gflops=100.0,
-                               bandwidth_gbs=10.0, repeats=1)
+    result = cost.roofline_table(net, shape, peak_gflops=100.0,
+                                 bandwidth_gbs=10.0, repeats=1)
     table = cost.cost_table(d2l_cnn.get_model(name), shape)
     assert [r['name'] for r in result['rows']] == \
         [r['name'] for r in table['rows']]
@@ -53,7 +53,7 @@ def test_alexnet_dense_layers_move_right_with_the_batch():
     example (about 0.5 FLOP/B); at batch 128 once per 128 examples."""
     rows = {}
     for batch in (1, 128):
-        result = roofline.roofline(
+        result = cost.roofline_table(
             d2l_cnn.get_model('alexnet'), (batch, 1, 67, 67),
             peak_gflops=100.0, bandwidth_gbs=10.0, repeats=1)
         rows[batch] = {r['name']: r for r in result['rows']}
@@ -72,10 +72,10 @@ def test_alexnet_dense_layers_move_right_with_the_batch():
 
 def test_backward_counts_three_times_the_flops():
     net = d2l_cnn.get_model('lenet')
-    forward = roofline.roofline(net, (4, 1, 28, 28), 100.0, 10.0,
-                                repeats=1)
-    both = roofline.roofline(net, (4, 1, 28, 28), 100.0, 10.0,
-                             backward=True, repeats=1)
+    forward = cost.roofline_table(net, (4, 1, 28, 28), 100.0, 10.0,
+                                  repeats=1)
+    both = cost.roofline_table(net, (4, 1, 28, 28), 100.0, 10.0,
+                               backward=True, repeats=1)
     for f, b in zip(forward['rows'], both['rows']):
         assert b['flops'] == 3 * f['flops']
         assert b['moved_bytes'] == 2 * f['moved_bytes']
@@ -117,16 +117,16 @@ def test_roofs_are_cached_per_machine_and_measured_again_on_request(
 
 
 def test_figure_and_table():
-    result = roofline.roofline(d2l_cnn.get_model('lenet'), (2, 1, 28, 28),
-                               100.0, 10.0, repeats=1)
+    result = cost.roofline_table(d2l_cnn.get_model('lenet'),
+                                 (2, 1, 28, 28), 100.0, 10.0, repeats=1)
     text = roofline.format_roofline(result)
     assert text.splitlines()[0].split()[:2] == ['layer', 'FLOPs']
     assert 'ridge 10.0 FLOP/B' in text
     assert isinstance(roofline.roofline_figure([result, result],
                                                titles=['a', 'b']), Figure)
     with pytest.raises(UsageError, match='roofs must be positive'):
-        roofline.roofline(d2l_cnn.get_model('lenet'), (1, 1, 28, 28),
-                          0.0, 10.0)
+        cost.roofline_table(d2l_cnn.get_model('lenet'), (1, 1, 28, 28),
+                            0.0, 10.0)
 
 
 def _command(*args, cwd, cache):
