@@ -128,14 +128,16 @@ def _kind(mode):
     return 'not a regular file'
 
 
-def open_regular(path, limit=MAX_DATA_BYTES):
+def open_regular(path, limit=None):
     """Open the data file at ``path`` for reading in binary; never blocks.
 
     Only a regular file (or a symlink to one) of at most ``limit`` bytes
     is opened: a FIFO, device, socket or directory named like a data
     file, or a huge (sparse) file, raises one DataError instead of
-    blocking or being read for minutes. OSError if it cannot be opened.
+    blocking or being read for minutes (``limit`` None: at most
+    ``MAX_DATA_BYTES``). OSError if it cannot be opened.
     """
+    limit = MAX_DATA_BYTES if limit is None else limit
     st = os.stat(path)  # no side effect, unlike opening a device
     if stat.S_ISREG(st.st_mode):
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK
@@ -151,11 +153,12 @@ def open_regular(path, limit=MAX_DATA_BYTES):
                     'here; remove or rename it' % (path, st.st_size, limit))
 
 
-def file_sha1(path, limit=MAX_DATA_BYTES):
+def file_sha1(path, limit=float('inf')):
     """The SHA-1 of the regular file at ``path``, in hex.
 
     Returns None, without reading it, if it has more than ``limit``
-    bytes (it cannot be the file expected); see ``open_regular``.
+    bytes (it cannot be the file expected); see ``open_regular`` for
+    what is refused.
     """
     with open_regular(path, limit=float('inf')) as f:
         if os.fstat(f.fileno()).st_size > limit:
@@ -313,10 +316,10 @@ def _opener(watchdog):
     return urllib.request.build_opener(Handler, SecureHandler)
 
 
-def _request(url):
+def _request(url, method=None):
     """A GET of ``url``; its ``user:password@`` becomes Basic auth."""
     bare, user, password = _split_credentials(url)
-    request = urllib.request.Request(bare)
+    request = urllib.request.Request(bare, method=method)
     if user is not None:
         token = base64.b64encode(
             ('%s:%s' % (user, password or '')).encode()).decode()
@@ -325,7 +328,12 @@ def _request(url):
     return request, password
 
 
-def _mirror(url):
+def head_request(url):
+    """A HEAD request of ``url`` (with its login, if any)."""
+    return _request(url, 'HEAD')[0]
+
+
+def mirror_name(url):
     """The mirror's host (and port) as it may be printed."""
     return urllib.parse.urlsplit(public_url(url)).netloc.rpartition('@')[2]
 
@@ -342,7 +350,7 @@ def _fetch(url, f, size, timeout, progress):
     sha1, got = hashlib.sha1(), 0
     bar = tqdm(total=size, unit='B', unit_scale=True, unit_divisor=1024,
                desc='%s from %s' % (os.path.basename(request.full_url),
-                                    _mirror(url)),
+                                    mirror_name(url)),
                leave=False, file=sys.stderr, disable=not progress)
     started = time.monotonic()
     try:
@@ -355,6 +363,9 @@ def _fetch(url, f, size, timeout, progress):
                         raise DataError(
                             'the mirror offers %s bytes, more than the %d '
                             'expected' % (length, size))
+                    if length.isdigit():
+                        bar.total = int(length)
+                        bar.refresh()
                     while True:
                         chunk = r.read1(1 << 16)
                         if not chunk or watchdog.expired:

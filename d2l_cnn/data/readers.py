@@ -11,7 +11,8 @@ import zlib
 import numpy as np
 
 from ..errors import DataError
-from .files import MAX_DATA_BYTES, open_regular, private_temp
+from . import files as _files
+from .files import open_regular, private_temp
 
 IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.dtype('>i2'),
               0x0C: np.dtype('>i4'), 0x0D: np.dtype('>f4'),
@@ -65,11 +66,13 @@ class _Stream:
                             % (self.path, e)) from None
 
 
-def read_bytes(path, limit=MAX_DATA_BYTES):
+def read_bytes(path, limit=None):
     """All bytes of a file, gunzipped if they are gzip data.
 
-    More than ``limit`` bytes (before or after gunzip) is a DataError.
+    More than ``limit`` bytes (default ``MAX_DATA_BYTES``; before or
+    after gunzip) is a DataError.
     """
+    limit = _files.MAX_DATA_BYTES if limit is None else limit
     with _Stream(path) as stream:
         raw = stream.read(limit + 1)
     if len(raw) > limit:
@@ -79,14 +82,16 @@ def read_bytes(path, limit=MAX_DATA_BYTES):
     return raw
 
 
-def read_idx(path, limit=MAX_DATA_BYTES):
+def read_idx(path, limit=None):
     """Read an IDX file (LeCun et al., 1998; raw or gzip) into numpy.
 
     Fashion-MNIST images come back as uint8 (N, 28, 28), labels as uint8
     (N,). Anything else than a well-formed IDX file raises DataError.
     The header says how many bytes follow; no more than that (and at
-    most ``limit``) is ever read or gunzipped.
+    most ``limit``, default ``MAX_DATA_BYTES``) is ever read or
+    gunzipped.
     """
+    limit = _files.MAX_DATA_BYTES if limit is None else limit
     with _Stream(path) as stream:
         buf = stream.read(4)
         if not buf:
@@ -189,7 +194,7 @@ def extract_missing(archive, folder, names, sizes=None):
                 if not member.isfile():
                     refused.setdefault(base, 'is not a regular file')
                     continue
-                limit = sizes.get(base, MAX_DATA_BYTES)
+                limit = sizes.get(base, _files.MAX_DATA_BYTES)
                 if member.size > limit:
                     refused[base] = ('has %d bytes, more than the %d '
                                      'expected' % (member.size, limit))
