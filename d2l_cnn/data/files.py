@@ -348,10 +348,11 @@ def _fetch(url, f, size, timeout, progress):
     seconds = DOWNLOAD_GRACE + size / DOWNLOAD_MIN_RATE
     request, password = _request(url)
     sha1, got = hashlib.sha1(), 0
+    name = '%s from %s' % (os.path.basename(request.full_url),
+                           mirror_name(url))
     bar = tqdm(total=size, unit='B', unit_scale=True, unit_divisor=1024,
-               desc='%s from %s' % (os.path.basename(request.full_url),
-                                    mirror_name(url)),
-               leave=False, file=sys.stderr, disable=not progress)
+               desc=name, leave=False, file=sys.stderr,
+               disable=not progress)
     started = time.monotonic()
     try:
         with _Watchdog(seconds) as watchdog, bar:
@@ -407,14 +408,14 @@ def download(url, path, sha1_hash, timeout=30, folders=(), size=None,
     renamed into place; one attempt, one DataError. At most ``size``
     bytes (default ``MAX_DATA_BYTES``) are accepted, within an overall
     deadline that grows with ``size``; ``timeout`` bounds each wait.
-    ``progress`` (default: stderr is a terminal) shows a tqdm bar naming
-    the mirror. A ``user:password@`` in the URL is sent as HTTP Basic
+    ``progress`` (default: in a terminal or a notebook) shows a tqdm bar
+    naming the mirror. A ``user:password@`` in the URL is sent as HTTP Basic
     authentication and never printed. ``folders`` (where the caller
     looked) only go into error messages.
     """
     size = MAX_DATA_BYTES if size is None else size
-    if progress is None:
-        progress = sys.stderr.isatty()
+    if progress is None:  # a terminal or a notebook
+        progress = sys.stderr.isatty() or 'ipykernel' in sys.modules
     folder = make_root(os.path.dirname(os.path.abspath(path)))
     hint = _HINT.format(folder=folder) + _looked(folders)
     shown = public_url(url)
