@@ -128,8 +128,7 @@ def _user_threads():
     if 'mxnet' not in sys.modules:
         del os.environ['OMP_NUM_THREADS']
     warnings.warn('OMP_NUM_THREADS=%r is not a positive whole number up '
-                  'to %d; '
-                  'using %d (the physical cores)'
+                  'to %d; using %d (the physical cores)'
                   % (text, MAX_THREADS, physical_cores()), RuntimeWarning,
                   stacklevel=4)
     return None

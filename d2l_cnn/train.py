@@ -263,9 +263,6 @@ def check_ctx(ctx):
     return ctx
 
 
-_as_list = check_ctx
-
-
 def _as_nd(a):
     """A batch's ``X`` or ``y`` as an NDArray (float32 from numpy)."""
     if isinstance(a, nd.NDArray):
@@ -282,6 +279,7 @@ def _bad_labels(y, y_hat):
     ``SoftmaxCrossEntropyLoss`` would clip them silently to a class.
     """
     k = y_hat.shape[1]
+    y = y.astype('float32', copy=False)
     return ((y < 0) + (y >= k) + (y != y.floor()) > 0).sum()
 
 
@@ -317,7 +315,7 @@ def _on_device(data_iter, ctx):
 
 def evaluate_accuracy(data_iter, net, ctx=None):
     """Accuracy of ``net`` on ``data_iter`` (one host read at the end)."""
-    ctx = _as_list(ctx or mx.cpu())
+    ctx = check_ctx(ctx or mx.cpu())
     data_iter = _on_device(data_iter, ctx[0])
     hits = [nd.zeros((1,), ctx=c) for c in ctx]
     bad = [nd.zeros((1,), ctx=c) for c in ctx]
@@ -372,7 +370,7 @@ def train_ch5(net, train_iter, test_iter, batch_size, trainer, ctx,
     gradient over the examples it holds. All workers' shards have the
     same size, so their last batches have the same ``b``.
     """
-    ctx = _as_list(ctx)
+    ctx = check_ctx(ctx)
     loss = loss or gloss.SoftmaxCrossEntropyLoss()
     train_iter = _on_device(train_iter, ctx[0])
     if progress is None:
