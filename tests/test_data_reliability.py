@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from mxnet import gluon
+from mxnet import gluon, nd
 from mxnet.gluon import nn
 
 from conftest import subprocess_env
@@ -417,7 +417,7 @@ def test_16_a_login_in_the_repo_is_sent_as_basic_auth(tmp_path, monkeypatch,
     monkeypatch.setenv('MXNET_GLUON_REPO', repo)
     url = data.repo_url('mnist', 'f.bin')
     path = data.download(url, str(tmp_path / 'f.bin'),
-                         hashlib.sha1(body).hexdigest(), progress=True)
+                         hashlib.sha1(body).hexdigest())
     assert open(path, 'rb').read() == body
     assert 'S3cret' not in capsys.readouterr().err
 
@@ -469,11 +469,13 @@ def test_22_loaders_refuse_other_ctx_in_one_line(ctx):
     one_line(e.value, UsageError)
 
 
-def numpy_batches(n=64, batch_size=16, shift=0):
+def numpy_batches(n=64, batch_size=16, ndarray=False):
+    """Batches (X, y) of 16 features, 10 classes; NDArrays if asked."""
     rng = np.random.default_rng(0)
     X = rng.random((n, 1, 4, 4))
-    y = rng.integers(0, 10, n) + shift
-    return [(X[i:i + batch_size], y[i:i + batch_size])
+    y = rng.integers(0, 10, n)
+    cast = nd.array if ndarray else np.asarray
+    return [(cast(X[i:i + batch_size]), cast(y[i:i + batch_size]))
             for i in range(0, n, batch_size)]
 
 
@@ -492,11 +494,11 @@ def test_22_other_batches_are_one_line():
 
 @pytest.mark.parametrize('labels', ['y + 50', '-1', '2.5'])
 def test_22_labels_out_of_range_are_refused(labels):
-    batches = numpy_batches(n=160)
+    batches = numpy_batches(n=160, ndarray=True)  # as the old code took
     if labels == 'y + 50':
         batches = [(X, y + 50) for X, y in batches]
     else:
-        batches[0] = (batches[0][0], np.full(16, float(labels)))
+        batches[0] = (batches[0][0], nd.full(16, float(labels)))
     with pytest.raises(DataError) as e:
         tiny_train(batches)
     text = one_line(e.value)
@@ -506,8 +508,8 @@ def test_22_labels_out_of_range_are_refused(labels):
 
 
 def test_22_labels_in_range_of_a_wider_network_pass():
-    history = tiny_train([(X, y + 5) for X, y in numpy_batches()],
-                         num_outputs=15)
+    history = tiny_train([(X, y + 5) for X, y in numpy_batches(
+        ndarray=True)], num_outputs=15)
     assert np.isfinite(history[0]['loss'])
 
 
@@ -515,10 +517,11 @@ def test_22_labels_in_range_of_a_wider_network_pass():
 @pytest.mark.parametrize('ctx', [mx.gpu(0), [mx.cpu(), mx.gpu(1)], 'gpu'])
 def test_22_gpu_on_a_cpu_build_is_one_line(ctx):
     with pytest.raises(UsageError) as e:
-        tiny_train(numpy_batches(), ctx=ctx)
+        tiny_train(numpy_batches(ndarray=True), ctx=ctx)
     assert 'GPU' in one_line(e.value, UsageError)
     with pytest.raises(UsageError):
-        train.evaluate_accuracy(numpy_batches(), tiny_net(), ctx)
+        train.evaluate_accuracy(numpy_batches(ndarray=True), tiny_net(),
+                                ctx)
 
 
 # ------------------------------- 23. a mirror that is not a mirror
@@ -597,8 +600,8 @@ def test_property_data_folders_and_mirrors(tmp_path_factory, monkeypatch,
                                            verify):
     """Whatever the folder holds and the mirror does: loaded or one
     DataError line, within seconds, and no present file changed."""
-    monkeypatch.setattr(files, 'DOWNLOAD_GRACE', 1)
-    monkeypatch.setattr(files, 'DOWNLOAD_MIN_RATE', 10 ** 8)
+    monkeypatch.setattr(files, 'DOWNLOAD_GRACE', 1, raising=False)
+    monkeypatch.setattr(files, 'DOWNLOAD_MIN_RATE', 10 ** 8, raising=False)
     base = tmp_path_factory.mktemp('prop')
     root, outside = str(base / 'fm'), str(base / 'user')
     os.makedirs(root)
