@@ -118,6 +118,8 @@ class Mirror(http.server.BaseHTTPRequestHandler):
                 self.send_header('Content-Length', str(40 * GB))
                 self.end_headers()
                 self.wfile.write(bytes(1 << 16))
+            elif mode == 'short':  # fewer bytes than announced
+                self._send(b'abc', length=100)
             elif mode == 'loop':
                 self.send_response(302)
                 self.send_header('Location', self.path)
@@ -527,7 +529,8 @@ def test_22_gpu_on_a_cpu_build_is_one_line(ctx):
 # ------------------------------- 23. a mirror that is not a mirror
 
 @pytest.mark.parametrize('mode,words', [('loop', 'redirect'),
-                                        ('ssh', 'not an HTTP reply')])
+                                        ('ssh', 'not an HTTP reply'),
+                                        ('short', 'ended after 3 bytes')])
 def test_23_redirect_loop_or_not_http_is_one_line(tmp_path, mirror, mode,
                                                   words):
     _, error = download(mirror + '/%s/f.gz' % mode, tmp_path / 'f.gz')
@@ -541,7 +544,7 @@ KINDS = ['good', 'foreign', 'fifo', 'sparse', 'hardlink good',
          'hardlink foreign', 'symlink good', 'directory', 'missing',
          'gzip bomb']
 MIRRORS = ['closed', 'good', 'slow', 'endless', 'huge', 'loop', 'ssh',
-           'nosuch']
+           'short', 'nosuch']
 
 
 def make_entry(root, outside, fname, kind, good):

@@ -379,6 +379,10 @@ def _fetch(url, f, size, timeout, progress):
                         sha1.update(chunk)
                         f.write(chunk)
                         bar.update(len(chunk))
+                    if (length.isdigit() and got < int(length)
+                            and not watchdog.expired):
+                        raise http.client.IncompleteRead(
+                            b'', int(length) - got)  # bytes still due
             except (OSError, ValueError, http.client.HTTPException):
                 if not watchdog.expired:
                     raise
@@ -392,7 +396,10 @@ def _fetch(url, f, size, timeout, progress):
         if isinstance(e, urllib.error.URLError) and not isinstance(
                 e, urllib.error.HTTPError):
             e = e.reason
-        if isinstance(e, http.client.HTTPException):
+        if isinstance(e, http.client.IncompleteRead):
+            e = 'the reply ended after %d bytes of %d' % (
+                got, got + e.expected)
+        elif isinstance(e, http.client.HTTPException):
             e = 'not an HTTP reply: %s' % (e if str(e) else type(e).__name__)
         raise OSError(_one_line(e, [password])) from None
     return sha1.hexdigest()
