@@ -1,8 +1,9 @@
 """Devices and seeds: ``try_gpu`` (d2l-zh 5.6), ``--ctx``, one seed.
 
 ``try_gpu``/``try_all_gpus`` as the book, ``parse_ctx`` (the ``--ctx``
-grammar), ``net_ctx`` (where a network's parameters live), and
-``seed_everything``/``seed_epoch`` (a CPU run repeats exactly).
+grammar), ``check_ctx`` (devices this machine has), ``net_ctx`` (where
+a network's parameters live), and ``seed_everything``/``seed_epoch`` (a
+CPU run repeats exactly).
 """
 import os
 import random
@@ -78,6 +79,27 @@ def parse_ctx(text):
         raise UsageError('--ctx %s: this machine has %d GPU(s), numbered '
                          '0 to %d' % (text, n, n - 1))
     return [mx.gpu(i) for i in ids]
+
+
+def check_ctx(ctx):
+    """``ctx`` as a list of devices this machine has; else UsageError.
+
+    ``ctx`` is a context (``mx.gpu(0)``), a list of them, or the text of
+    ``--ctx`` (``'cpu'``, ``'gpu:0,1'``, see ``parse_ctx``).
+    """
+    if isinstance(ctx, str):
+        return parse_ctx(ctx)
+    ctx = list(ctx) if isinstance(ctx, (list, tuple)) else [ctx]
+    if not ctx or not all(isinstance(c, mx.Context) for c in ctx):
+        raise UsageError('ctx must be a device (mx.cpu(), mx.gpu(0)), a '
+                         'list of them, or text such as "cpu" or "gpu:0,1"; '
+                         'got %r' % (ctx,))
+    gpus = [c.device_id for c in ctx if c.device_type == 'gpu']
+    if gpus and max(gpus) >= num_gpus():
+        raise UsageError('ctx %s: MXNet sees %d GPU(s) on this machine; use '
+                         'mx.cpu() (or d2l_cnn.try_gpu())'
+                         % (ctx[0] if len(ctx) == 1 else ctx, num_gpus()))
+    return ctx
 
 
 def cpu_limit():

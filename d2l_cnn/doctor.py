@@ -11,6 +11,7 @@ numpy, a GPU that MXNet's CPU build cannot use) do not change it.
 """
 import collections
 import configparser
+import http.client
 import importlib.metadata
 import importlib.util
 import os
@@ -21,7 +22,6 @@ import subprocess
 import sys
 import textwrap
 import time
-import urllib.error
 import urllib.request
 
 from . import data as _data
@@ -208,10 +208,10 @@ def check_data(report, needed):
 def reachable(url, timeout=5):
     """Whether ``url`` answers (a HEAD request)."""
     try:
-        request = urllib.request.Request(url, method='HEAD')
+        request = _data.files.head_request(url)
         with urllib.request.urlopen(request, timeout=timeout):
             return True
-    except (OSError, ValueError, urllib.error.URLError):
+    except (OSError, ValueError, http.client.HTTPException):
         return False
 
 
@@ -225,13 +225,13 @@ def _needed_missing(report, name):
     url = _data.repo_url(name, files[0])
     if reachable(url):
         report.warn('%s is not on disk; the first run downloads it from %s'
-                    % (name, url.rsplit('/', 1)[0]),
+                    % (name, _data.public_url(url).rsplit('/', 1)[0]),
                     'nothing to do, or fetch it now before class: python '
                     '-c "import d2l_cnn.data as d; d.load_data(%r, 256)"'
                     % name)
     else:
         report.fail('%s is not on disk and %s cannot be reached'
-                    % (name, url.split('/')[2]),
+                    % (name, _data.files.mirror_name(url)),
                     'copy the files (%s) into %s, or set MXNET_GLUON_REPO '
                     'to a reachable mirror, or train on the embedded digits '
                     '(--data mnist5k)' % (', '.join(files), folder))

@@ -14,13 +14,14 @@ import sys
 import time
 
 import mxnet as mx
+import numpy as np
 from mxnet import autograd, gluon, nd
 from mxnet.contrib import amp as mx_amp
 from mxnet.gluon import loss as gloss
 from tqdm import tqdm
 
-from .devices import seed_epoch
-from .errors import DivergenceError, UsageError
+from .devices import check_ctx, seed_epoch
+from .errors import DataError, DivergenceError, UsageError
 
 # How many batches the host may queue ahead of the device. Without a
 # bound MXNet's asynchronous engine would accept a whole epoch of
@@ -43,16 +44,42 @@ def epoch_line(record, speed=True):
     return line
 
 
-def _as_list(ctx):
-    return list(ctx) if isinstance(ctx, (list, tuple)) else [ctx]
+def _as_nd(a):
+    """A batch's ``X`` or ``y`` as an NDArray (float32 from numpy)."""
+    if isinstance(a, nd.NDArray):
+        return a
+    if isinstance(a, np.ndarray):
+        return nd.array(a, dtype='float32')
+    raise UsageError('batches must be (X, y) of NDArrays or numpy arrays, '
+                     'got a %s' % type(a).__name__)
+
+
+def _bad_labels(y, y_hat):
+    """How many labels of ``y`` are not class numbers of ``y_hat`` (NDArray).
+
+    ``SoftmaxCrossEntropyLoss`` would clip them silently to a class.
+    """
+    k = y_hat.shape[1]
+    y = y.astype('float32', copy=False)
+    return ((y < 0) + (y >= k) + (y != y.floor()) > 0).sum()
+
+
+def _check_labels(bad, num_classes, where):
+    count = int(sum(b.asscalar() for b in bad))
+    if count:
+        raise DataError('%d labels %s are not class numbers 0 to %d (the '
+                        'network has %d outputs); check the data'
+                        % (count, where, num_classes - 1, num_classes))
 
 
 def _split(X, y, ctx):
     """Split a batch over the devices; one device: move it there.
 
     A batch smaller than the number of devices (a last batch of one
-    example) goes to as many devices as it has examples.
+    example) goes to as many devices as it has examples. numpy batches
+    become float32 NDArrays.
     """
+    X, y = _as_nd(X), _as_nd(y)
     ctx = ctx[:max(1, min(len(ctx), X.shape[0]))]
     if len(ctx) == 1:
         return [X.as_in_context(ctx[0])], [y.as_in_context(ctx[0])]
@@ -69,17 +96,23 @@ def _on_device(data_iter, ctx):
 
 def evaluate_accuracy(data_iter, net, ctx=None):
     """Accuracy of ``net`` on ``data_iter`` (one host read at the end)."""
-    ctx = _as_list(ctx or mx.cpu())
+    ctx = check_ctx(ctx or mx.cpu())
     data_iter = _on_device(data_iter, ctx[0])
     hits = [nd.zeros((1,), ctx=c) for c in ctx]
-    n = 0
+    bad = [nd.zeros((1,), ctx=c) for c in ctx]
+    n = num_classes = 0
     for X, y in data_iter:
         Xs, ys = _split(X, y, ctx)
         for i, (Xi, yi) in enumerate(zip(Xs, ys)):
-            hits[i] += (net(Xi).argmax(axis=1) == yi.astype('float32')).sum()
+            y_hat = net(Xi)
+            yi = yi.astype('float32')
+            hits[i] += (y_hat.argmax(axis=1) == yi).sum()
+            bad[i] += _bad_labels(yi, y_hat)
+            num_classes = y_hat.shape[1]
         n += y.shape[0]
     if n == 0:
         return float('nan')
+    _check_labels(bad, num_classes, 'of the evaluation data')
     return sum(h.asscalar() for h in hits) / n
 
 
@@ -118,7 +151,7 @@ def train_ch5(net, train_iter, test_iter, batch_size, trainer, ctx,
     gradient over the examples it holds. All workers' shards have the
     same size, so their last batches have the same ``b``.
     """
-    ctx = _as_list(ctx)
+    ctx = check_ctx(ctx)
     loss = loss or gloss.SoftmaxCrossEntropyLoss()
     train_iter = _on_device(train_iter, ctx[0])
     if progress is None:
@@ -185,24 +218,31 @@ def _train_epoch(net, train_iter, trainer, ctx, loss, epoch, progress,
                     g.backward()
             trainer.step(step * batch_scale)
             batch_l = [l.sum() for l in ls]
+            bad = [_bad_labels(yi, y_hat) for y_hat, yi in zip(y_hats, ys)]
             for j, (y_hat, yi) in enumerate(zip(y_hats, ys)):  # devices
                 train_l_sum[j] += batch_l[j]
                 train_acc_sum[j] += (y_hat.argmax(axis=1) ==
                                      yi.astype('float32')).sum()
             n += X.shape[0]
-            in_flight.append((i, batch_l))
+            in_flight.append((i, batch_l, bad, y_hats[0].shape[1]))
             if len(in_flight) > MAX_BATCHES_IN_FLIGHT:
                 # the oldest batch is long done: reading it costs nothing
-                _check_finite(*in_flight.popleft(), epoch=epoch)
+                _check_batch(*in_flight.popleft(), epoch=epoch)
             bar.update(1)
             for callback in batch_callbacks:
                 callback(epoch, i, n)
         while in_flight:
-            _check_finite(*in_flight.popleft(), epoch=epoch)
+            _check_batch(*in_flight.popleft(), epoch=epoch)
     if n == 0:
         raise UsageError('the training data is empty')
     return (sum(s.asscalar() for s in train_l_sum),
             sum(s.asscalar() for s in train_acc_sum), n)
+
+
+def _check_batch(batch, batch_l, bad, num_classes, epoch):
+    _check_labels(bad, num_classes, 'in epoch %d, batch %d'
+                  % (epoch + 1, batch + 1))
+    _check_finite(batch, batch_l, epoch)
 
 
 def _check_finite(batch, batch_l, epoch):

@@ -27,6 +27,8 @@ import warnings
 
 # MXNet's Context as the C API passes it (include/mxnet/base.h)
 _CPU = 1
+# The most OpenMP threads we let MXNet start (one per core is best).
+MAX_THREADS = 1024
 
 
 class _Context(ctypes.Structure):
@@ -108,10 +110,11 @@ def set_engine_threads(num_threads, mx=None):
 def _user_threads():
     """``OMP_NUM_THREADS`` as a positive int, None if unset or invalid.
 
-    An invalid value (``abc``, empty) is replaced by the physical cores
-    before MXNet loads, with a warning: MXNet 1.9.1 aborts the process
-    on ``abc`` at import (a C++ exception), and libgomp complains about
-    an empty value.
+    An invalid value (``abc``, empty, more than ``MAX_THREADS``) is
+    replaced by the physical cores before MXNet loads, with a warning:
+    MXNet 1.9.1 aborts the process at import on ``abc`` and on numbers
+    beyond a C int (``3000000000``: a C++ exception), and libgomp
+    complains about an empty value.
     """
     text = os.environ.get('OMP_NUM_THREADS')
     if text is None:
@@ -120,13 +123,14 @@ def _user_threads():
         value = int(text.strip())
     except ValueError:
         value = 0
-    if value > 0:
+    if 0 < value <= MAX_THREADS:
         return value
     if 'mxnet' not in sys.modules:
         del os.environ['OMP_NUM_THREADS']
-    warnings.warn('OMP_NUM_THREADS=%r is not a positive whole number; '
-                  'using %d (the physical cores)'
-                  % (text, physical_cores()), RuntimeWarning, stacklevel=4)
+    warnings.warn('OMP_NUM_THREADS=%r is not a positive whole number up '
+                  'to %d; using %d (the physical cores)'
+                  % (text, MAX_THREADS, physical_cores()), RuntimeWarning,
+                  stacklevel=4)
     return None
 
 

@@ -11,16 +11,16 @@ The command line trains any registered network (``d2l_cnn.cli``)::
 """
 import sys
 
-from .devices import (MAX_SEED, check_seed, cpu_limit, net_ctx, num_gpus,
-                      parse_ctx, seed_epoch, seed_everything, try_all_gpus,
-                      try_gpu)
+from .devices import (MAX_SEED, check_ctx, check_seed, cpu_limit, net_ctx,
+                      num_gpus, parse_ctx, seed_epoch, seed_everything,
+                      try_all_gpus, try_gpu)
 from .loop import (MAX_BATCHES_IN_FLIGHT, epoch_line, evaluate_accuracy,
                    train_ch5)
 from .optim import (INITIALIZERS, CenteredXavier, make_initializer,
                     make_trainer)
 
 __all__ = ['CenteredXavier', 'INITIALIZERS', 'MAX_BATCHES_IN_FLIGHT',
-           'MAX_SEED', 'check_seed', 'cpu_limit', 'epoch_line',
+           'MAX_SEED', 'check_ctx', 'check_seed', 'cpu_limit', 'epoch_line',
            'evaluate_accuracy',
            'make_initializer', 'make_trainer', 'net_ctx', 'num_gpus',
            'parse_ctx', 'seed_epoch', 'seed_everything', 'train_ch5',

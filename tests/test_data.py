@@ -705,14 +705,13 @@ def test_download_never_overwrites_a_file_that_appears(tmp_path, server,
     path = write(www / 'f.bin', b'served', False)
     url = os.environ['MXNET_GLUON_REPO'] + '/f.bin'
     dest = tmp_path / 'cache' / 'f.bin'
-    urlopen = data.files.urllib.request.urlopen
+    fetch = data.files._fetch
 
-    def racing_urlopen(*args, **kwargs):
+    def racing_fetch(*args, **kwargs):
         write(dest, b'placed by someone else', False)
-        return urlopen(*args, **kwargs)
+        return fetch(*args, **kwargs)
 
-    monkeypatch.setattr(data.files.urllib.request, 'urlopen',
-                        racing_urlopen)
+    monkeypatch.setattr(data.files, '_fetch', racing_fetch)
     with pytest.raises(DataError, match='left untouched'):
         data.download(url, str(dest), sha1(path))
     assert dest.read_bytes() == b'placed by someone else'

@@ -24,8 +24,8 @@ from .datasets import (CIFAR10_ARCHIVE, CIFAR10_LABELS, CIFAR10_LABELS_ZH,
                        load_data_synthetic, mnist5k_arrays,
                        synthetic_arrays)
 from .files import (DEFAULT_REPO, VERIFY_ENV, check_sha1, default_root,
-                    download, file_sha1, repo_url, search_folders,
-                    verify_enabled)
+                    download, file_sha1, public_url, repo_url,
+                    search_folders, verify_enabled)
 from .loader import ArrayDataIter
 from .readers import read_cifar10_batch, read_idx, read_idx_pair
 
@@ -42,6 +42,7 @@ __all__ = [
     'list_datasets', 'load_data', 'load_data_cifar10',
     'load_data_fashion_mnist', 'load_data_mnist', 'load_data_mnist5k',
     'load_data_synthetic', 'mnist5k_arrays', 'read_cifar10_batch',
-    'read_idx', 'read_idx_pair', 'register_dataset', 'repo_url',
+    'public_url', 'read_idx', 'read_idx_pair', 'register_dataset',
+    'repo_url',
     'search_folders', 'synthetic_arrays', 'verify_enabled',
 ]

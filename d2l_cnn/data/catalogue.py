@@ -39,6 +39,7 @@ class DatasetInfo:
     keras: str = None  # Keras's folder: ~/.keras/datasets/<this>
     # images that need no download: where they come from, else None
     embedded: str = None
+    sizes: dict = dataclasses.field(default_factory=dict)  # {name: bytes}
 
     @property
     def num_classes(self):
@@ -61,8 +62,13 @@ class DatasetInfo:
 
 def register_dataset(name, shape, text_labels, num_train, num_test,
                      text_labels_zh=None, files=None, archive=None,
-                     torchvision=None, keras=None, embedded=None):
+                     torchvision=None, keras=None, embedded=None,
+                     sizes=None):
     """Register the decorated loader as data set ``name``.
+
+    ``files`` gives each file's SHA-1, ``sizes`` its size in bytes (the
+    most a download of it may send, and the most a local copy may have
+    to be hashed).
 
     The loader takes ``(batch_size, resize=None, root=None, ctx=None,
     seed=0, verify=None)`` and returns ``(train_iter, test_iter)``.
@@ -73,13 +79,16 @@ def register_dataset(name, shape, text_labels, num_train, num_test,
         raise ValueError('shape must be (C, H, W), got %r' % (shape,))
     if archive is not None and archive not in (files or {}):
         raise ValueError('archive %r is not one of the files' % archive)
+    if not set(sizes or {}) <= set(files or {}):
+        raise ValueError('sizes of files that are not in files: %s'
+                         % sorted(set(sizes) - set(files or {})))
 
     def register(loader):
         _REGISTRY[name] = DatasetInfo(
             name, tuple(shape), tuple(text_labels),
             tuple(text_labels_zh or text_labels), num_train, num_test,
             loader, dict(files or {}), archive, torchvision, keras,
-            embedded)
+            embedded, dict(sizes or {}))
         return loader
     return register
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..errors import DataError, UsageError
 from .catalogue import dataset_info, register_dataset
-from .files import fetch_files, foreign_error, make_root, mismatch, \
+from .files import fetch_files, make_root, mismatch, refuse_foreign, \
     verify_enabled
 from .loader import check_batch_size, check_count, check_resize, \
     make_iters
@@ -56,7 +56,7 @@ def load_idx(name, batch_size, resize, root, ctx, seed, verify):
     batch_size, resize = check_batch_size(batch_size), check_resize(resize)
     info = dataset_info(name)
     paths = fetch_files(name, info.required, info.files, info.folders(root),
-                        verify)
+                        verify, info.sizes)
     splits = []
     for prefix in IDX_SPLITS:
         images, labels = (paths[f] for f in idx_names(prefix))
@@ -69,11 +69,17 @@ def load_idx(name, batch_size, resize, root, ctx, seed, verify):
     return make_iters(*splits, batch_size, resize, ctx, seed)
 
 
-# Gluon's file names and SHA-1 sums (mxnet 1.9.1, gluon/data/vision).
+# Gluon's file names and SHA-1 sums (mxnet 1.9.1, gluon/data/vision);
+# the sizes are those of the files as first published (Gluon's MNIST
+# files have the SHA-1 sums of LeCun's).
 @register_dataset(
     'fashion-mnist', shape=(1, 28, 28), text_labels=FASHION_MNIST_LABELS,
     text_labels_zh=FASHION_MNIST_LABELS_ZH, num_train=60000,
     num_test=10000, torchvision='FashionMNIST', keras='fashion-mnist',
+    sizes={'train-images-idx3-ubyte.gz': 26421880,
+           'train-labels-idx1-ubyte.gz': 29515,
+           't10k-images-idx3-ubyte.gz': 4422102,
+           't10k-labels-idx1-ubyte.gz': 5148},
     files={
         'train-images-idx3-ubyte.gz':
             '0cf37b0d40ed5169c6b3aba31069a9770ac9043d',
@@ -94,6 +100,10 @@ def load_data_fashion_mnist(batch_size, resize=None, root=None, ctx=None,
 @register_dataset(
     'mnist', shape=(1, 28, 28), text_labels=DIGITS, num_train=60000,
     num_test=10000, torchvision='MNIST',  # Keras keeps mnist.npz: not IDX
+    sizes={'train-images-idx3-ubyte.gz': 9912422,
+           'train-labels-idx1-ubyte.gz': 28881,
+           't10k-images-idx3-ubyte.gz': 1648877,
+           't10k-labels-idx1-ubyte.gz': 4542},
     files={
         'train-images-idx3-ubyte.gz':
             '6c95f4b05d2bf285e1bfb0e7960c31bd3b3f8a7d',
@@ -124,17 +134,17 @@ def cifar10_files(root=None, verify=None):
 
     def check(paths):
         for p in paths if verify else ():
-            wrong = mismatch(p, info.files)
+            wrong = mismatch(p, info.files, info.sizes)
             if wrong:
-                raise foreign_error(*wrong, folders)
+                raise refuse_foreign(wrong, folders)
 
     paths = [os.path.join(folder, n) for n in info.required]
     check(p for p in paths if os.path.isfile(p))  # before any download
     missing = [p for p in paths if not os.path.isfile(p)]
     if missing:
         archive = fetch_files('cifar10', (info.archive,), info.files,
-                              folders, verify)[info.archive]
-        extract_missing(archive, folder, info.required)
+                              folders, verify, info.sizes)[info.archive]
+        extract_missing(archive, folder, info.required, info.sizes)
         for p in missing:
             if not os.path.isfile(p):
                 raise DataError('%s: missing after extracting %s'
@@ -147,6 +157,8 @@ def cifar10_files(root=None, verify=None):
     'cifar10', shape=(3, 32, 32), text_labels=CIFAR10_LABELS,
     text_labels_zh=CIFAR10_LABELS_ZH, num_train=50000, num_test=10000,
     archive=CIFAR10_ARCHIVE,
+    sizes=dict({CIFAR10_ARCHIVE: 170052171},
+               **{f: 10000 * 3073 for f in CIFAR10_TRAIN + CIFAR10_TEST}),
     files={
         CIFAR10_ARCHIVE: 'fab780a1e191a7eda0f345501ccd62d20f7ed891',
         'data_batch_1.bin': 'aadd24acce27caa71bf4b10992e9e7b2d74c2540',

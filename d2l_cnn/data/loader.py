@@ -9,7 +9,7 @@ import mxnet as mx
 import numpy as np
 from mxnet import nd
 
-from ..devices import check_seed
+from ..devices import check_ctx, check_seed
 from ..errors import UsageError
 
 
@@ -44,6 +44,19 @@ def check_resize(resize):
     return int(resize)
 
 
+def one_device(ctx):
+    """``ctx`` (None: the CPU; a context or text such as ``'gpu:1'``) as
+    one device this machine has; a UsageError otherwise."""
+    if ctx is None:
+        return mx.cpu()
+    devices = check_ctx(ctx)
+    if len(devices) != 1:
+        raise UsageError('the data iterators make batches on one device, '
+                         'got ctx=%r; train_ch5 splits them over several'
+                         % (ctx,))
+    return devices[0]
+
+
 class ArrayDataIter:
     """Mini-batches ``(X, y)`` from uint8 images held in memory.
 
@@ -74,7 +87,7 @@ class ArrayDataIter:
         self.shuffle, self.flip = bool(shuffle), bool(flip)
         self.seed = check_seed(seed)
         self.mean, self.std = mean, std
-        self.ctx = ctx if ctx is not None else mx.cpu()
+        self.ctx = one_device(ctx)
         self.num_parts, self.part_index = 1, 0
         self._state = {'epoch': 0}  # shared with as_in_context copies
 
