@@ -197,6 +197,7 @@ def execute(nb, path, label, timeout=1200):
     client = NotebookClient(
         nb, timeout=timeout, kernel_name='python3',
         resources={'metadata': {'path': str(path.parent)}},
+        extra_arguments=['--IPKernelApp.log_level=ERROR'],
         on_cell_start=started, on_cell_executed=executed)
     try:
         with _environ(CI='1', PYTHONWARNINGS='ignore'):
@@ -290,7 +291,8 @@ def with_slide_types(nb):
 
     Cells that carry ``slideshow.slide_type`` keep it (the notebooks'
     own choice); a notebook without any gets one slide per ``##``
-    heading, the title cell first, each figure on its own sub-slide.
+    heading, the title cell first, each figure on a sub-slide of its
+    own (the cell after a figure starts the next sub-slide).
     """
     nb = copy.deepcopy(nb)
     if any('slide_type' in c.metadata.get('slideshow', {})
@@ -299,14 +301,16 @@ def with_slide_types(nb):
             c.metadata.setdefault('slideshow', {}).setdefault(
                 'slide_type', '-')
         return nb
+    after_figure = False
     for i, cell in enumerate(nb.cells):
         head = _heading(cell)
         if i == 0 or (head and head[0] <= 2):
             kind = 'slide'
-        elif _has_figure(cell):
+        elif _has_figure(cell) or after_figure:
             kind = 'subslide'
         else:
             kind = '-'
+        after_figure = _has_figure(cell)
         cell.metadata['slideshow'] = {'slide_type': kind}
     return nb
 
@@ -647,8 +651,8 @@ def chapter_notebook(sections, students, overviews):
     toc = ['# %s' % CHAPTER, '', '《动手学深度学习》（第一版）第 5 章，学生版。',
            '', '## 目录', '']
     for s in sections:
-        toc.append('%d. [%s](#%s)' % (
-            len(toc) - 5, overviews[s.number][0], 'd2l-' + s.stem))
+        toc.append('* [%s](#%s)' % (overviews[s.number][0],
+                                    'd2l-' + s.stem))
     nb.cells.append(nbformat.v4.new_markdown_cell('\n'.join(toc)))
     for s in sections:
         cells = copy.deepcopy(students[s.number].cells)
