@@ -29,6 +29,7 @@ deck) with each figure on a sub-slide of its own.
 """
 import contextlib
 import copy
+import functools
 import hashlib
 import html
 import json
@@ -359,6 +360,7 @@ def overview(nb):
 
 # -- rendering -----------------------------------------------------------
 
+@functools.lru_cache(maxsize=None)
 def _exporter(kind, up):
     from nbconvert import HTMLExporter, SlidesExporter
     options = dict(extra_template_basedirs=[str(TEMPLATES)],
@@ -499,8 +501,8 @@ def _nav(edition, sections, i=None, up='', slides=True):
                         up + sections[i + 1].html))
         if slides:
             nav.append(('幻灯片', '%s../slides/%s' % (up, sections[i].html)))
-        nav.append((names[other], '%s../%s/%s' % (up, other,
-                                                 sections[i].html)))
+        nav.append((names[other],
+                    '%s../%s/%s' % (up, other, sections[i].html)))
     else:
         nav.append((names[other], '../%s/index.html' % other))
     return nav

@@ -9,7 +9,6 @@ off) and are skipped, with the reason, when either is missing.
 """
 import base64
 import io
-import os
 import pathlib
 import re
 import shutil
@@ -36,9 +35,27 @@ def _env(**extra):
 
 
 def run_build(*args, env=None):
+    """``python -m d2l_cnn.handout build ARGS`` in a new process."""
     return subprocess.run(
         [sys.executable, '-m', 'd2l_cnn.handout', 'build', *map(str, args)],
         capture_output=True, text=True, env=env or _env(), timeout=600)
+
+
+class Done:
+    def __init__(self, returncode, out, err):
+        self.returncode, self.stdout, self.stderr = returncode, out, err
+
+
+@pytest.fixture
+def build(capsys):
+    """``handout.main(['build', ...])`` in this process (no new MXNet
+    import per call); returns its status, stdout and stderr."""
+    def run(*args):
+        capsys.readouterr()
+        status = handout.main(['build', *map(str, args)])
+        out, err = capsys.readouterr()
+        return Done(status, out, err)
+    return run
 
 
 def _png():
@@ -218,37 +235,37 @@ def test_cache_key_ignores_prose(fixtures):
 
 # -- bad input ------------------------------------------------------------
 
-def test_unknown_section(fixtures, tmp_path):
-    done = run_build('--out', tmp_path / 'x', '--notebooks', fixtures,
-                     '--sections', '5.1,5.13')
+def test_unknown_section(fixtures, tmp_path, build):
+    done = build('--out', tmp_path / 'x', '--notebooks', fixtures,
+                 '--sections', '5.1,5.13')
     assert done.returncode == 2
     assert done.stderr.strip().splitlines()[-1] == (
         "error: unknown section '5.13'; choose from 5.1, 5.2, 5.3")
     assert not (tmp_path / 'x').exists()
 
 
-def test_unwritable_or_foreign_out(fixtures, tmp_path):
+def test_unwritable_or_foreign_out(fixtures, tmp_path, build):
     (tmp_path / 'file').write_text('mine')
-    done = run_build('--out', tmp_path / 'file' / 'site', '--notebooks',
-                     fixtures, '--sections', '5.1')
+    done = build('--out', tmp_path / 'file' / 'site', '--notebooks',
+                 fixtures, '--sections', '5.1')
     assert done.returncode == 2
     assert 'is not writable' in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
-    done = run_build('--out', tmp_path / 'file', '--notebooks', fixtures)
+    done = build('--out', tmp_path / 'file', '--notebooks', fixtures)
     assert done.returncode == 2 and 'is a file' in done.stderr
     mine = tmp_path / 'mine'
     mine.mkdir()
     (mine / 'notes.txt').write_text('keep me')
-    done = run_build('--out', mine, '--notebooks', fixtures)
+    done = build('--out', mine, '--notebooks', fixtures)
     assert done.returncode == 2 and 'did not write' in done.stderr
     assert sorted(p.name for p in mine.iterdir()) == ['notes.txt']
     assert (tmp_path / 'file').read_text() == 'mine'
 
 
-def test_failing_notebook_marks_its_cell(fixtures, tmp_path):
-    done = run_build('--out', tmp_path / 'site', '--notebooks', fixtures,
-                     '--sections', '5.3', '--no-pdf', '--cache-dir',
-                     tmp_path / 'cache')
+def test_failing_notebook_marks_its_cell(fixtures, tmp_path, build):
+    done = build('--out', tmp_path / 'site', '--notebooks', fixtures,
+                 '--sections', '5.3', '--no-pdf', '--cache-dir',
+                 tmp_path / 'cache')
     assert done.returncode == 1, done.stderr
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith('error: 1 notebook(s) failed to execute')
@@ -258,14 +275,12 @@ def test_failing_notebook_marks_its_cell(fixtures, tmp_path):
     assert not list((tmp_path / 'cache').glob('*.ipynb'))  # not cached
 
 
-def test_missing_chromium_still_builds_the_site(fixtures, tmp_path):
-    bindir = tmp_path / 'bin'   # a PATH with python and no browser
-    bindir.mkdir()
-    (bindir / 'python').symlink_to(sys.executable)
-    env = _env(PATH=str(bindir))
-    env.pop('D2L_CNN_CHROMIUM', None)
-    done = run_build('--out', tmp_path / 'site', '--notebooks', fixtures,
-                     '--sections', '5.1', env=env)
+def test_missing_chromium_still_builds_the_site(fixtures, tmp_path,
+                                                build, monkeypatch):
+    monkeypatch.setenv('PATH', str(tmp_path))   # no browser there
+    monkeypatch.delenv('D2L_CNN_CHROMIUM', raising=False)
+    done = build('--out', tmp_path / 'site', '--notebooks', fixtures,
+                 '--sections', '5.1')
     assert done.returncode == 1
     assert done.stderr.strip().splitlines()[-1].startswith(
         'error: no Chromium to print chapter5-student.pdf: '
@@ -276,13 +291,13 @@ def test_missing_chromium_still_builds_the_site(fixtures, tmp_path):
 
 
 @pytest.mark.skipif(not shutil.which('fc-list'), reason='no fc-list')
-def test_warns_without_a_cjk_font(fixtures, tmp_path):
+def test_warns_without_a_cjk_font(fixtures, tmp_path, build, monkeypatch):
     conf = tmp_path / 'fonts.conf'   # fontconfig that knows no font
     conf.write_text('<?xml version="1.0"?><fontconfig>'
                     '<cachedir>%s</cachedir></fontconfig>' % tmp_path)
-    done = run_build('--out', tmp_path / 'site', '--notebooks', fixtures,
-                     '--sections', '5.1', '--no-pdf',
-                     env=_env(FONTCONFIG_FILE=str(conf)))
+    monkeypatch.setenv('FONTCONFIG_FILE', str(conf))
+    done = build('--out', tmp_path / 'site', '--notebooks', fixtures,
+                 '--sections', '5.1', '--no-pdf')
     assert done.returncode == 0, done.stderr
     assert 'warning: no Chinese font' in done.stderr
     assert 'fonts-noto-cjk' in done.stderr
@@ -290,7 +305,7 @@ def test_warns_without_a_cjk_font(fixtures, tmp_path):
 
 # -- a real section: executed once, then from the cache ------------------
 
-def test_real_section_execute_then_cached(tmp_path):
+def test_real_section_execute_then_cached(tmp_path, build):
     notebooks = tmp_path / 'notebooks'
     notebooks.mkdir()
     shutil.copy(ROOT / 'notebooks' / '05_02_padding.ipynb', notebooks)
@@ -298,8 +313,7 @@ def test_real_section_execute_then_cached(tmp_path):
     args = ('--notebooks', notebooks, '--sections', '5.2', '--no-pdf',
             '--cache-dir', cache)
     start = time.time()
-    done = run_build('--out', tmp_path / 'a', '--execute', *args,
-                     env=_env(OMP_NUM_THREADS='1'))
+    done = build('--out', tmp_path / 'a', '--execute', *args)
     cold = time.time() - start
     assert done.returncode == 0, done.stderr
     assert '5.2 05_02_padding' in done.stderr   # the progress bar
@@ -312,7 +326,7 @@ def test_real_section_execute_then_cached(tmp_path):
     nb.cells[0].source += '\n\n改过一个错字。'
     nbformat.write(nb, str(path))
     start = time.time()
-    done = run_build('--out', tmp_path / 'b', '--cached', *args)
+    done = build('--out', tmp_path / 'b', '--cached', *args)
     warm = time.time() - start
     assert done.returncode == 0, done.stderr
     page = _text(tmp_path / 'b/student/05_02_padding.html')
@@ -323,7 +337,7 @@ def test_real_section_execute_then_cached(tmp_path):
     code = next(c for c in nb.cells if c.cell_type == 'code')
     code.source += '\n# changed'
     nbformat.write(nb, str(path))
-    done = run_build('--out', tmp_path / 'c', '--cached', *args)
+    done = build('--out', tmp_path / 'c', '--cached', *args)
     assert done.returncode == 1
     assert 'no cached outputs' in done.stderr
 
