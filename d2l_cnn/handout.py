@@ -508,12 +508,13 @@ def _nav(edition, sections, i=None, up='', slides=True):
     return nav
 
 
-def index_markdown(edition, sections, overviews, extra=''):
+def index_markdown(edition, sections, overviews, extra='', pdf=None):
     lines = ['# %s' % CHAPTER, '']
     if edition == 'student':
-        lines += ['《动手学深度学习》（第一版）第 5 章的十二节。每节一页，'
-                  '含执行后的输出和图；每节另有一套幻灯片。'
-                  '整章的 PDF：[%s](../%s)。' % (PDF_NAME, PDF_NAME), '']
+        lines += ['《动手学深度学习》（第一版）第 5 章。每节一页，'
+                  '含执行后的输出和图；每节另有一套幻灯片。' +
+                  ('整章的 PDF：[%s](../%s)。' % (PDF_NAME, PDF_NAME)
+                   if pdf else ''), '']
     else:
         lines += ['教师版：每节的页面含解答；各节的练习解答和教师索引见下。'
                   '学生版不含任何解答。', '', extra, '']
@@ -618,11 +619,6 @@ def build(out, sections, mode='auto', cache_dir=None, pdf=True,
         render(markdown_notebook(readme_markdown(readme), '教师索引'),
                out / 'teacher' / 'README.html', edition='teacher',
                title='教师索引', nav=_nav('teacher', sections))
-    for edition in ('student', 'teacher'):
-        render(markdown_notebook(
-            index_markdown(edition, sections, overviews, extra), CHAPTER),
-            out / edition / 'index.html', edition=edition, title=CHAPTER,
-            nav=_nav(edition, sections))
     written = {'site': out, 'pdf': None, 'failures': failures}
     chapter = out / 'student' / 'chapter.html'
     render(chapter_notebook(sections, students, overviews), chapter,
@@ -637,6 +633,11 @@ def build(out, sections, mode='auto', cache_dir=None, pdf=True,
                 'no Chromium to print %s: apt-get install %s (the site '
                 'and the slides are built in %s)'
                 % (PDF_NAME, CHROMIUM_PACKAGE, out))
+    for edition in ('student', 'teacher'):
+        render(markdown_notebook(index_markdown(
+            edition, sections, overviews, extra, written['pdf']), CHAPTER),
+            out / edition / 'index.html', edition=edition, title=CHAPTER,
+            nav=_nav(edition, sections))
     render(markdown_notebook(landing_markdown(sections, written['pdf']),
                              CHAPTER),
            out / 'index.html', depth=0, edition='landing', title=CHAPTER)
