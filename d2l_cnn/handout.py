@@ -41,6 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 
 from .errors import D2LError, OneLineParser, UsageError, run_command
 
@@ -123,7 +124,10 @@ def prepare_out(out):
 
 def read_notebook(path):
     import nbformat
-    return nbformat.read(str(path), as_version=4)
+    from nbformat.warnings import MissingIDFieldWarning
+    with warnings.catch_warnings():   # notebooks saved without cell ids
+        warnings.simplefilter('ignore', MissingIDFieldWarning)
+        return nbformat.read(str(path), as_version=4)
 
 
 def cache_key(nb):
@@ -256,28 +260,36 @@ def _heading(cell):
 
 def student_cells(nb):
     """A copy of ``nb`` without answers: sections headed 解答 (down to
-    the next heading of their level or above) and paragraphs that
-    mention 解答 are left out."""
+    the next heading of their level or above, in the same cell or
+    later ones) and paragraphs that mention 解答 are left out."""
     nb = copy.deepcopy(nb)
     cells, skip_level = [], None
     for cell in nb.cells:
-        head = _heading(cell)
-        if head and skip_level is not None and head[0] <= skip_level:
-            skip_level = None
-        if head and ANSWER in head[1]:
-            skip_level = head[0]
-        if skip_level is not None:
+        if cell.cell_type != 'markdown':
+            if skip_level is None:
+                cells.append(cell)
             continue
-        if cell.cell_type == 'markdown' and ANSWER in cell.source:
-            parts = re.split(r'\n\s*\n', cell.source)
-            cell.source = '\n\n'.join(p for p in parts if ANSWER not in p)
-            if not cell.source.strip():
-                continue
-        cells.append(cell)
-    # a horizontal rule left at the end (it stood above the answers)
-    while cells and cells[-1].cell_type == 'markdown' and \
-            cells[-1].source.strip() in ('---', '***', '___'):
-        cells.pop()
+        kept, fenced = [], False
+        for line in cell.source.splitlines():
+            if line.lstrip().startswith(('```', '~~~')):
+                fenced = not fenced
+            m = None if fenced else HEADING.match(line)
+            if m:
+                level, text = len(m.group(1)), m.group(2)
+                if ANSWER in text:
+                    skip_level = min(level, skip_level or level)
+                elif skip_level is not None and level <= skip_level:
+                    skip_level = None
+            if skip_level is None:
+                kept.append(line)
+        parts = re.split(r'\n\s*\n', '\n'.join(kept))
+        parts = [p for p in parts if ANSWER not in p]
+        # a horizontal rule left at the end (it stood above the answers)
+        while parts and parts[-1].strip() in ('---', '***', '___'):
+            parts.pop()
+        cell.source = '\n\n'.join(parts)
+        if cell.source.strip():
+            cells.append(cell)
     nb.cells = cells
     return nb
 

@@ -103,7 +103,9 @@ def write_fixtures(folder):
         new_markdown_cell('## 第一部分\n\n正文 $y=x$。'),
         _figure_cell(png),
         new_markdown_cell('图后的一段话。'),
-        new_markdown_cell('## 练习\n\n1. 一道题。\n\n解答在本笔记本末尾。'),
+        new_markdown_cell('## 练习\n\n1. 一道题。\n\n解答在本笔记本末尾。\n\n'
+                          '## 参考文献\n\n* 一本书。\n\n---\n\n## 解答\n\n'
+                          '### 练习 0\n\n同一单元格里的答案。'),
         new_markdown_cell('---'),
         new_markdown_cell('## 解答\n\n### 练习 1\n\n答案是 $42$。'),
         new_code_cell('answer = 42', execution_count=3, outputs=[])])
@@ -177,11 +179,13 @@ def test_student_edition_has_no_answers(site):
     for page in (site / 'student').glob('*.html'):
         assert '解答' not in _text(page), page
     text = _text(site / 'student/05_02_beta.html')
-    assert '图后的一段话' in text and '答案是' not in text
+    assert '图后的一段话' in text and '一本书' in text
+    assert '答案是' not in text and '同一单元格里的答案' not in text
 
 
 def test_teacher_edition_has_the_answers(site):
-    assert '答案是' in _text(site / 'teacher/05_02_beta.html')
+    page = _text(site / 'teacher/05_02_beta.html')
+    assert '答案是' in page and '同一单元格里的答案' in page
     page = _text(site / 'teacher/05_01_alpha.html')
     assert 'answers/05_01_alpha.html' in page   # the companion's link
     assert '练习解答（教师用）' in _text(site / 'teacher/answers/05_01_alpha.html')
@@ -320,6 +324,7 @@ def test_real_section_execute_then_cached(tmp_path, build):
     assert len(list(cache.glob('05_02_padding-*.ipynb'))) == 1
     page = _text(tmp_path / 'a/student/05_02_padding.html')
     assert 'jp-OutputArea-output' in page and 'data:image/png' in page
+    assert '解答' not in page and '参考文献' in page
     # a typo fixed in the prose: outputs come from the cache
     path = notebooks / '05_02_padding.ipynb'
     nb = handout.read_notebook(path)
