@@ -21,7 +21,7 @@ import pytest
 from nbformat.v4 import (new_code_cell, new_markdown_cell, new_notebook,
                          new_output)
 
-from d2l_cnn import handout
+from d2l_cnn import handout, sections
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 CHROMIUM = handout.find_chromium()
@@ -211,14 +211,14 @@ def test_pages_name_a_cjk_font_stack(site):
 
 
 def test_slide_types_from_metadata_and_fallback(fixtures):
-    nb = handout.read_notebook(fixtures / '05_01_alpha.ipynb')
+    nb = sections.read_notebook(fixtures / '05_01_alpha.ipynb')
     kinds = [c.metadata.slideshow.slide_type
-             for c in handout.with_slide_types(nb).cells]
+             for c in sections.with_slide_types(nb).cells]
     assert kinds == ['slide', 'skip', 'slide', 'subslide', 'notes', 'slide']
-    nb = handout.read_notebook(fixtures / '05_02_beta.ipynb')
+    nb = sections.read_notebook(fixtures / '05_02_beta.ipynb')
     kinds = [c.metadata.slideshow.slide_type
-             for c in handout.with_slide_types(
-                 handout.student_cells(nb)).cells]
+             for c in sections.with_slide_types(
+                 sections.student_cells(nb)).cells]
     # title, "##" heading, figure, the cell after it, "##" heading
     assert kinds == ['slide', 'slide', 'subslide', 'subslide', 'slide']
 
@@ -231,12 +231,12 @@ def test_deck_markup(site):
 
 
 def test_cache_key_ignores_prose(fixtures):
-    nb = handout.read_notebook(fixtures / '05_02_beta.ipynb')
-    key = handout.cache_key(nb)
+    nb = sections.read_notebook(fixtures / '05_02_beta.ipynb')
+    key = sections.cache_key(nb)
     nb.cells[1].source += ' 改一个错字'
-    assert handout.cache_key(nb) == key
+    assert sections.cache_key(nb) == key
     nb.cells[-1].source = 'answer = 43'
-    assert handout.cache_key(nb) != key
+    assert sections.cache_key(nb) != key
 
 
 # -- bad input ------------------------------------------------------------
@@ -329,7 +329,7 @@ def test_real_section_execute_then_cached(tmp_path, build):
     assert '解答' not in page and '参考文献' in page
     # a typo fixed in the prose: outputs come from the cache
     path = notebooks / '05_02_padding.ipynb'
-    nb = handout.read_notebook(path)
+    nb = sections.read_notebook(path)
     nb.cells[0].source += '\n\n改过一个错字。'
     nbformat.write(nb, str(path))
     start = time.time()
