@@ -155,6 +155,49 @@ def restore_numpy_names(numpy=None):
     return restored
 
 
+def onnx_mapping_tables(onnx):
+    """(TENSOR_TYPE_TO_NP_TYPE, NP_TYPE_TO_TENSOR_TYPE) from onnx.helper.
+
+    Where two ONNX types share a numpy dtype (bfloat16 is stored as
+    float32) the first, standard one wins, as in the old module.
+    """
+    to_np = {}
+    for tensor_type in sorted(onnx.TensorProto.DataType.values()):
+        try:
+            to_np[tensor_type] = onnx.helper.tensor_dtype_to_np_dtype(
+                tensor_type)
+        except (KeyError, ValueError, TypeError):
+            continue
+    to_tensor = {}
+    for tensor_type, dtype in to_np.items():
+        to_tensor.setdefault(dtype, tensor_type)
+    return to_np, to_tensor
+
+
+def onnx_mapping(onnx=None):
+    """Give onnx >= 1.16 the ``onnx.mapping`` that mxnet.onnx imports.
+
+    onnx 1.16 removed the module; mxnet 1.9.1 reads two of its tables,
+    ``TENSOR_TYPE_TO_NP_TYPE`` and ``NP_TYPE_TO_TENSOR_TYPE``, built
+    from ``onnx.helper.tensor_dtype_to_np_dtype`` (onnx >= 1.13).
+    Returns the module made, or None when onnx has its own.
+    """
+    if onnx is None:
+        import onnx
+    try:
+        import onnx.mapping  # noqa: F401  (onnx < 1.16)
+        return None
+    except ImportError:
+        pass
+    module = types.ModuleType('onnx.mapping', 'onnx.mapping as mxnet 1.9.1 '
+                              'reads it (made by d2l_cnn.compat)')
+    (module.TENSOR_TYPE_TO_NP_TYPE,
+     module.NP_TYPE_TO_TENSOR_TYPE) = onnx_mapping_tables(onnx)
+    sys.modules['onnx.mapping'] = module
+    onnx.mapping = module
+    return module
+
+
 # ---------------------------------------------------------- refusals
 
 def python_problem(version=None):
@@ -247,14 +290,13 @@ def load_failure(error, missing=None):
                 fixes.append(fix)
         cuda = any(lib.startswith(('libcu', 'libnccl', 'libnvrtc'))
                    for lib in missing)
-        return ('MXNet cannot load: %s missing (%s)%s; or use the CPU '
-                'build, or Google Colab'
-                % (', '.join(missing),
-                   'is' if len(missing) == 1 else 'are', ''.join(
-                       '; ' + f for f in fixes)) +
-                (' (pip puts the nvidia-* libraries under site-packages/'
-                 'nvidia/*/lib: add those folders to LD_LIBRARY_PATH)'
-                 if cuda else ''))
+        return ('MXNet cannot load: %s %s missing; %s; or use the CPU '
+                'build (pip install mxnet==1.9.1) or Google Colab%s'
+                % (', '.join(missing), 'is' if len(missing) == 1 else 'are',
+                   '; '.join(fixes),
+                   ' (pip puts the nvidia-* libraries under site-packages/'
+                   'nvidia/*/lib: add those folders to LD_LIBRARY_PATH)'
+                   if cuda else ''))
     return ('MXNet cannot load (%s: %s); python -m d2l_cnn.doctor on a '
             'working install, or reinstall with the README\'s install line'
             % (type(error).__name__, text[:200]))
@@ -303,10 +345,35 @@ def refuse(problem):
     raise UnsupportedError(problem)
 
 
+def stale_numpy():
+    """One line if the numpy loaded differs from the one on disk.
+
+    Happens in a notebook (Colab, Kaggle) that imported numpy and then
+    ran a pip install that changed it: only a new kernel loads the new
+    one, and a mixed numpy fails deep inside MXNet.
+    """
+    numpy = sys.modules.get('numpy')
+    loaded = getattr(numpy, '__version__', None)
+    if not loaded:
+        return None
+    import importlib.metadata
+    try:
+        installed = importlib.metadata.version('numpy')
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    if installed == loaded:
+        return None
+    return ('numpy %s is loaded but pip has since installed numpy %s: '
+            'restart the runtime (Colab: Runtime > Restart session; '
+            'Jupyter: Kernel > Restart) and run the notebook from the top'
+            % (loaded, installed))
+
+
 def prepare():
     """``import d2l_cnn``'s first step, before anything imports mxnet:
-    refuse an unsupported Python or machine, restore numpy's names."""
-    problem = python_problem() or platform_problem()
+    refuse an unsupported Python or machine, or a numpy changed under
+    the running kernel; restore numpy's names."""
+    problem = python_problem() or platform_problem() or stale_numpy()
     if problem:
         refuse(problem)
     restore_numpy_names()
