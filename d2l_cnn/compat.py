@@ -83,6 +83,10 @@ LIBRARY_SOURCES = (
 )
 
 
+# the names prepare() put back into this process's numpy (doctor shows them)
+RESTORED = []
+
+
 class UnsupportedError(ImportError):
     """MXNet cannot start here; the message is one line with the way on."""
 
@@ -376,7 +380,7 @@ def prepare():
     problem = python_problem() or platform_problem() or stale_numpy()
     if problem:
         refuse(problem)
-    restore_numpy_names()
+    RESTORED[:] = restore_numpy_names()
     _clear_failed_import()
 
 
