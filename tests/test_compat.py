@@ -17,7 +17,7 @@ import pytest
 
 import d2l_cnn  # noqa: F401  (restores the names before the scan below)
 from d2l_cnn import compat
-from conftest import subprocess_env
+from conftest import ROOT, subprocess_env
 
 pytestmark = pytest.mark.smoke
 
@@ -300,3 +300,32 @@ def test_onnx_mapping_tables():
             assert to_np[t] == dtype, t
     for dtype, t in mapping.NP_TYPE_TO_TENSOR_TYPE.items():
         assert to_tensor[dtype] == t, dtype
+
+
+def test_the_metadata_refuses_other_pythons():
+    import configparser
+    from packaging.specifiers import SpecifierSet
+    cfg = configparser.ConfigParser()
+    cfg.read(os.path.join(ROOT, 'setup.cfg'))
+    spec = SpecifierSet(cfg.get('options', 'python_requires'))
+    for version in ('3.9.0', '3.10.13', '3.11.7', '3.12.1', '3.13.0'):
+        assert version in spec
+    for version in ('2.7.18', '3.6.15', '3.8.18', '3.14.0', '4.0.0'):
+        assert version not in spec
+    classifiers = cfg.get('metadata', 'classifiers')
+    for minor in compat.SUPPORTED_PYTHONS:
+        assert 'Python :: %d.%d\n' % minor in classifiers + '\n'
+
+
+@pytest.mark.parametrize('patch, text', [
+    ('sys.version_info = (3, 8, 18)', 'not 3.8: make the venv'),
+    ('platform.machine = lambda: "arm64"', 'no build for Linux on arm64')])
+def test_setup_py_refuses_in_one_line(patch, text):
+    # what pip shows (in its error box) before it resolves anything
+    child = 'import runpy, sys, platform; %s; sys.argv = ["setup.py", ' \
+        '"--version"]; runpy.run_path("setup.py", run_name="__main__")' \
+        % patch
+    r = subprocess.run([sys.executable, '-c', child], capture_output=True,
+                       text=True, cwd=ROOT, timeout=120)
+    assert r.returncode == 1 and r.stdout == ''
+    assert r.stderr.count('\n') == 1 and text in r.stderr
