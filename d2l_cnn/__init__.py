@@ -14,6 +14,12 @@ num_epochs)``, ``d2l.corr2d(X, K)``, ``d2l.Residual`` ... (see
 """
 __version__ = '0.1.0'
 
+from . import compat  # noqa: E402
+
+# First, before anything imports mxnet: one line on an unsupported
+# Python or machine, and numpy's removed names that MXNet reads.
+compat.prepare()
+
 from .threads import quiet_interrupts, set_default_threads  # noqa: E402
 
 # ``python -m d2l_cnn.COMMAND``: Ctrl-C while MXNet loads is one line.
@@ -21,6 +27,9 @@ quiet_interrupts()
 
 # Before MXNet loads: OpenMP on every physical core, not half of them.
 set_default_threads()
+
+# mxnet itself, or one line naming what it misses (libgomp, CUDA ...)
+compat.start()
 
 from .errors import D2LError, DataError, UsageError  # noqa: E402
 from .registry import (Recipe, get_entry, get_model,  # noqa: E402

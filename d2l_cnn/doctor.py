@@ -24,6 +24,7 @@ import textwrap
 import time
 import urllib.request
 
+from . import compat
 from . import data as _data
 from .threads import physical_cores
 from .errors import OneLineParser, run_command
@@ -91,8 +92,156 @@ def _wrap(text, width, **kwargs):
 # ------------------------------------------------------------- checks
 
 def check_python(report):
-    report.row('Python', '%s (%s)' % (platform.python_version(),
-                                      sys.executable))
+    report.row('Python', '%s (%s, %s)' % (platform.python_version(),
+                                          python_support(), sys.executable))
+    check_numpy(report)
+
+
+# ------------------------------------------- interpreter, numpy, GPUs
+
+def python_support(version=None):
+    """'supported' (the reference for 3.11) or why not, for a Python."""
+    version = tuple(version or sys.version_info[:2])[:2]
+    problem = compat.python_problem(version)
+    if problem:
+        return 'NOT supported: ' + problem
+    if version == compat.REFERENCE_PYTHON:
+        return 'supported, the reference for every published number'
+    return 'supported'
+
+
+def numpy_support(version, restored):
+    """(text, problem or None) for numpy ``version`` under MXNet 1.9.1."""
+    pinned = compat.NUMPY_FOR_PYTHON.get(tuple(sys.version_info[:2]))
+    names = (', restored for MXNet: np.' + ', np.'.join(restored)
+             if restored else '')
+    if version.startswith('2.'):
+        return ('works through d2l_cnn.compat (the Colab route; mx.np\'s '
+                'financial functions need numpy 1.x)%s' % names,
+                'numpy %s: d2l_cnn runs (tested on 2.0-2.2), but MXNet '
+                '1.9.1 declares numpy<2, so pip check flags it; the '
+                'reference is numpy %s' % (version, pinned))
+    problem = compat.numpy_problem(version)
+    if problem:
+        return 'NOT supported', problem
+    if version == pinned:
+        return 'supported, what setup.cfg installs here%s' % names, None
+    return 'supported%s' % names, None
+
+
+def check_numpy(report, version=None, restored=None):
+    import numpy
+    version = version or numpy.__version__
+    restored = compat.RESTORED if restored is None else restored
+    text, problem = numpy_support(version, restored)
+    report.row('numpy', '%s (%s)' % (version, text))
+    if problem and text.startswith('NOT'):
+        report.fail(problem, 'pip install -e . (setup.cfg pins the numpy '
+                    'for this Python)')
+    elif problem:
+        report.warn(problem, 'nothing to do on Colab or Kaggle; elsewhere '
+                    'the README install line in a fresh venv')
+
+
+# 1.9.1's CUDA wheels (config/distribution/linux_cu*.cmake): SASS only,
+# no PTX, so a GPU of another major architecture has no kernel image
+CUDA_ARCHS = {'cu110': ('5.0', '6.0', '7.0', '8.0')}
+CUDA_ARCHS_DEFAULT = ('5.0', '6.0', '7.0', '8.0', '8.6')
+NO_KERNELS_FIX = ('use a GPU of compute capability 5.0-8.9 (Maxwell to '
+                  'Ada: a T4, V100, A100, A10, L4, RTX 20xx-40xx; Colab\'s '
+                  'T4 works), or an MXNet built from source for this GPU '
+                  '(cmake -DMXNET_CUDA_ARCH=<its capability>), or train on '
+                  'the CPU (--ctx cpu)')
+
+
+def mxnet_wheel():
+    """(distribution name, CUDA tag or None) of the installed mxnet."""
+    for dist in importlib.metadata.distributions():
+        name = (dist.metadata['Name'] or '').lower()
+        m = re.match(r'mxnet(?:-(cu\d+)\w*)?$', name)
+        if m:
+            return name, m.group(1)
+    return None, None
+
+
+def has_kernels(capability, archs):
+    """Whether SASS built for ``archs`` runs on a GPU of ``capability``:
+    same major version, minor at most the GPU's (no PTX to JIT)."""
+    major, minor = (int(v) for v in capability.split('.'))
+    return any(int(a.split('.')[0]) == major and
+               int(a.split('.')[1]) <= minor for a in archs)
+
+
+def gpu_capabilities():
+    """[(name, 'X.Y')] of the NVIDIA GPUs the driver reports."""
+    smi = shutil.which('nvidia-smi')
+    if not smi:
+        return []
+    try:
+        out = subprocess.run([smi, '--query-gpu=name,compute_cap',
+                              '--format=csv,noheader'], capture_output=True,
+                             text=True, timeout=20).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    gpus = []
+    for line in out.splitlines():
+        name, _, cap = line.rpartition(',')
+        if re.match(r'\s*\d+\.\d+\s*$', cap):
+            gpus.append((name.strip(), cap.strip()))
+    return gpus
+
+
+def check_gpu_kernels(report, gpus=None, wheel=None):
+    """Each GPU's compute capability and whether this MXNet can run on it.
+
+    ``gpus`` ([(name, 'X.Y')]) and ``wheel`` ((name, CUDA tag)) default
+    to what the driver and the installed packages say.
+    """
+    gpus = gpu_capabilities() if gpus is None else gpus
+    if not gpus:
+        return
+    name, cuda = mxnet_wheel() if wheel is None else wheel
+    if not cuda:  # the CPU build: check_mxnet already warns
+        report.row('GPU kernels', '\n'.join(
+            '%s (sm_%s): %s is the CPU build' % (gpu, cap.replace('.', ''),
+                                                 name or 'mxnet')
+            for gpu, cap in gpus))
+        return
+    archs = CUDA_ARCHS.get(cuda, CUDA_ARCHS_DEFAULT)
+    built = ', '.join('sm_' + a.replace('.', '') for a in archs)
+    lines = []
+    for i, (gpu, cap) in enumerate(gpus):
+        sm = 'sm_' + cap.replace('.', '')
+        if has_kernels(cap, archs):
+            lines.append('gpu(%d) %s (%s): %s has kernels for it'
+                         % (i, gpu, sm, name))
+            continue
+        lines.append('gpu(%d) %s (%s): NO kernels in %s' % (i, gpu, sm,
+                                                            name))
+        report.fail('gpu(%d) %s has compute capability %s; %s 1.9.1 is '
+                    'built for %s without PTX, so it cannot run there ("no '
+                    'kernel image is available for execution")'
+                    % (i, gpu, cap, name, built), NO_KERNELS_FIX)
+    report.row('GPU kernels', '\n'.join(lines))
+
+
+def check_cuda_libraries(report, wheel=None, missing=None):
+    """For a mxnet-cuXXX wheel: the CUDA/cuDNN/NCCL libraries it lacks.
+
+    ``missing`` defaults to the "not found" lines of ldd on libmxnet.so.
+    (When one is missing, ``import d2l_cnn`` itself stops with this
+    line: d2l_cnn.compat.)
+    """
+    name, cuda = mxnet_wheel() if wheel is None else wheel
+    if not cuda:
+        return
+    missing = compat.missing_libraries() if missing is None else missing
+    if not missing:
+        report.row('CUDA libs', 'all that %s needs are found' % name)
+        return
+    report.row('CUDA libs', 'missing: ' + ', '.join(missing))
+    line = compat.load_failure(OSError(), missing)
+    report.fail(line.split('; ', 1)[0], line.split('; ', 1)[1])
 
 
 def nvidia_gpus():
@@ -254,12 +403,39 @@ def pinned_requirements():
         cfg = configparser.ConfigParser()
         cfg.read(setup_cfg)
         lines = cfg.get('options', 'install_requires', fallback='')
-        return [line.strip() for line in lines.splitlines() if line.strip()]
+        lines = [line.strip() for line in lines.splitlines()
+                 if line.strip() and not line.strip().startswith('#')]
+    else:
+        try:
+            lines = [r for r in importlib.metadata.requires('d2l_cnn') or ()
+                     if 'extra ==' not in r]
+        except importlib.metadata.PackageNotFoundError:
+            return []
+    # the pins for this interpreter, without their markers
+    return [r for r in map(applies_here, lines) if r]
+
+
+def applies_here(requirement):
+    """``requirement`` without its environment marker if the marker holds
+    on this interpreter (``numpy==1.26.4; python_version >= "3.12"``),
+    else None."""
+    line, _, marker = requirement.partition(';')
+    if not marker.strip():
+        return line.strip()
     try:
-        return [r for r in importlib.metadata.requires('d2l_cnn') or ()
-                if 'extra ==' not in r]
-    except importlib.metadata.PackageNotFoundError:
-        return []
+        from packaging.markers import Marker
+    except ImportError:  # without packaging: python_version markers only
+        m = re.match(r'\s*python_version\s*([<>=!]=?)\s*"([\d.]+)"\s*$',
+                     marker)
+        if not m:
+            return line.strip()
+        here = tuple(sys.version_info[:2])
+        there = tuple(int(v) for v in m.group(2).split('.'))
+        ops = {'<': here < there, '<=': here <= there, '>': here > there,
+               '>=': here >= there, '==': here == there,
+               '!=': here != there}
+        return line.strip() if ops[m.group(1)] else None
+    return line.strip() if Marker(marker).evaluate() else None
 
 
 def _satisfied(version, spec):
@@ -387,6 +563,8 @@ def diagnose(model='nin', run_smoke=True, debug=False):
     report = Report()
     check_python(report)
     gpus = _guard(report, 'MXNet', check_mxnet, debug) or []
+    _guard(report, 'GPU kernels', check_gpu_kernels, debug)
+    _guard(report, 'CUDA libs', check_cuda_libraries, debug)
     _guard(report, 'Threads', check_threads, debug)
     kind, recipe = needed_setup(model, gpus)
     _guard(report, 'Data', lambda r: check_data(r, recipe['data']), debug)

@@ -8,7 +8,8 @@ C++ predict API or ``mx.mod.Module`` load without this package.
 ``export_onnx(net, 'out/lenet.onnx', (1, 1, 28, 28))`` goes one step
 further, through ``mx.onnx.export_model``, to the ONNX format that
 onnxruntime and most inference engines read (the batch dimension stays
-free). ONNX export needs ``onnx<1.16`` (``pip install d2l_cnn[onnx]``).
+free). ONNX export needs the ``onnx`` extra
+(``pip install d2l_cnn[onnx]``).
 
 Every hybrid network of the registry exports to ONNX and onnxruntime
 reproduces MXNet's outputs (inference mode) to about 2e-6 relative, at
@@ -146,12 +147,10 @@ def _import_onnx():
         import onnx
     except ImportError:
         raise D2LError("ONNX export needs the onnx package: pip install "
-                       "'onnx==1.14.1' (or d2l_cnn[onnx])") from None
-    major, minor = (int(v) for v in onnx.__version__.split('.')[:2])
-    if (major, minor) >= (1, 16):
-        raise D2LError('MXNet 1.9.1 exports ONNX only with onnx < 1.16 '
-                       '(it uses onnx.mapping), found onnx %s: pip install '
-                       "'onnx==1.14.1'" % onnx.__version__)
+                       "-e '.[onnx]' (onnx 1.14.1 on Python <= 3.11)"
+                       ) from None
+    from .compat import onnx_mapping
+    onnx_mapping(onnx)  # onnx >= 1.16 lost the onnx.mapping mxnet reads
     import mxnet.onnx
     return mxnet.onnx
 

@@ -174,9 +174,11 @@ def train_ch5(net, train_iter, test_iter, batch_size, trainer, ctx,
         else:
             test_acc = evaluate_accuracy(test_iter, net, ctx)
         seconds = time.time() - start
+        # float(): on numpy 2 a float32 sum over an int stays float32,
+        # which json cannot write
         record = collections.OrderedDict(
-            epoch=epoch + 1, loss=train_l_sum / n,
-            train_acc=train_acc_sum / n, test_acc=test_acc,
+            epoch=epoch + 1, loss=float(train_l_sum / n),
+            train_acc=float(train_acc_sum / n), test_acc=float(test_acc),
             time=seconds, examples_per_sec=n / seconds)
         history.append(record)
         if verbose:
