@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from d2l_cnn import compat, doctor
+from d2l_cnn import compat, doctor, gpus
 
 pytestmark = pytest.mark.smoke
 
@@ -57,9 +57,9 @@ def test_cuda_11_0_wheel_has_no_ampere_consumer_kernels():
     doctor.check_gpu_kernels(report, [('NVIDIA A10', '8.6')],
                              ('mxnet-cu110', 'cu110'))
     assert report.ok  # sm_80 code runs on sm_86
-    assert not doctor.has_kernels('8.6', ('9.0',))
-    assert doctor.has_kernels('8.6', ('8.0',))
-    assert not doctor.has_kernels('8.0', ('8.6',))
+    assert not gpus.has_kernels('8.6', ('9.0',))
+    assert gpus.has_kernels('8.6', ('8.0',))
+    assert not gpus.has_kernels('8.0', ('8.6',))
 
 
 def test_cpu_build_with_a_gpu_says_so():
@@ -77,7 +77,7 @@ def test_no_gpu_no_row():
 
 
 def test_this_machine_has_the_cpu_wheel():
-    assert doctor.mxnet_wheel() == ('mxnet', None)
+    assert gpus.mxnet_wheel() == ('mxnet', None)
 
 
 def test_missing_cuda_libraries_name_their_pip_packages():
