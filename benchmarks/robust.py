@@ -92,11 +92,16 @@ def load(path):
     return {'cells': {}}
 
 
-def save(results, path):
+def save_cell(path, key, cell):
+    """Add one cell to the JSON at ``path`` as it is now (another grid
+    may be writing other cells to it); returns the whole results."""
+    results = load(path)
+    results['cells'][key] = cell
     tmp = path + '.tmp'
     with open(tmp, 'w') as f:
         json.dump(results, f, indent=1, sort_keys=True)
     os.replace(tmp, path)
+    return results
 
 
 def table(results, model, tag, target):
@@ -169,9 +174,8 @@ def main(argv=None):
                        for m, t, s in todo]
             for future in concurrent.futures.as_completed(futures):
                 c = future.result()
-                results['cells'][cell_key(c['model'], tag, c['threads'],
-                                          c['seed'])] = c
-                save(results, args.json)
+                results = save_cell(args.json, cell_key(
+                    c['model'], tag, c['threads'], c['seed']), c)
                 print('%s threads %d seed %d: %s' % (
                     c['model'], c['threads'], c['seed'],
                     c.get('error') or '%.3f, %.1f s/epoch' % (
