@@ -59,7 +59,7 @@ class Recipe:
     centralize: bool = _field(False, 'gradient centralization (Yong et '
                               'al., 2020): each weight gradient minus its '
                               'mean over the unit\'s inputs, so zero-sum '
-                              'weights stay about zero-sum')
+                              'weights stay (about, under Adam) zero-sum')
     why: str = _field('', 'why this recipe differs from the book\'s',
                       fixed=True)
 
