@@ -13,9 +13,10 @@ many cores, only slower.
 Every finished cell goes into ``--json`` at once, and a rerun skips the
 cells already there (a run killed half-way resumes from its last
 epoch), so the grid can be stopped and continued. ``--train-args``
-(e.g. ``'--no-centralize'``) go to every run and name the recipe
-variant in the table (``--tag`` names it otherwise). It runs for long:
-not part of the tests.
+(e.g. ``--train-args=--no-centralize``) go to every run and name the
+recipe variant in the table (``--tag`` names it otherwise). It runs for
+long: not part of the tests (tests/test_robust.py checks its grid, JSON
+and table with a fake runner).
 """
 import argparse
 import concurrent.futures
