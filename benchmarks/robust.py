@@ -105,14 +105,18 @@ def save_cell(path, key, cell):
     return results
 
 
-def table(results, model, tag, target):
-    """A markdown table: one row per thread count, one column per seed."""
+def table(results, model, tag, target, seeds=(), threads=()):
+    """A markdown table: one row per thread count, one column per seed.
+
+    The rows and columns are the grid asked for and every one measured;
+    a cell not run is blank.
+    """
     cells = [c for c in results['cells'].values()
              if c['model'] == model and c['tag'] == tag]
     if not cells:
         return ''
-    seeds = sorted({c['seed'] for c in cells})
-    threads = sorted({c['threads'] for c in cells})
+    seeds = sorted({c['seed'] for c in cells} | set(seeds))
+    threads = sorted({c['threads'] for c in cells} | set(threads))
     by = {(c['threads'], c['seed']): c for c in cells}
     lines = ['| threads | ' + ' | '.join('seed %d' % s for s in seeds)
              + ' | s/epoch |',
@@ -182,7 +186,8 @@ def main(argv=None):
                     c.get('error') or '%.3f, %.1f s/epoch' % (
                         c['final_acc'], c['sec_per_epoch'])), flush=True)
     for m in args.models:
-        print(table(results, m, tag, TARGETS.get(m, DEFAULT_TARGET)))
+        print(table(results, m, tag, TARGETS.get(m, DEFAULT_TARGET),
+                    args.seeds, args.threads))
     return 0
 
 

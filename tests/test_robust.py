@@ -36,6 +36,10 @@ def test_grid_json_table_and_resume(tmp_path, monkeypatch, capsys):
     calls.clear()
     assert robust.main(argv[:2] + ['0-2'] + argv[3:]) == 0
     assert sorted(calls) == [('nin', 'cpu', 2, 2), ('nin', 'cpu', 4, 2)]
+    # the table shows the grid asked for: a cell not run is blank
+    robust.main(argv[:2] + ['0-3'] + argv[3:] + ['--dry-run'])
+    assert '| 4 | 0.970 | **0.500** | 0.970 |  | 3.0 (3.0-3.0) |' in \
+        capsys.readouterr().out
     # a variant is its own table; lenet's target is 0.90
     calls.clear()
     robust.main(['lenet', '--seeds', '0', '--threads', '1', '--json', path,
