@@ -19,7 +19,8 @@ from .loop import (MAX_BATCHES_IN_FLIGHT, epoch_line, evaluate_accuracy,
 from .optim import (INITIALIZERS, CenteredXavier, CentralizedTrainer,
                     make_initializer, make_trainer)
 
-__all__ = ['CenteredXavier', 'CentralizedTrainer', 'INITIALIZERS', 'MAX_BATCHES_IN_FLIGHT',
+__all__ = ['CenteredXavier', 'CentralizedTrainer', 'INITIALIZERS',
+           'MAX_BATCHES_IN_FLIGHT',
            'MAX_SEED', 'check_ctx', 'check_seed', 'cpu_limit', 'epoch_line',
            'evaluate_accuracy',
            'make_initializer', 'make_trainer', 'net_ctx', 'num_gpus',
