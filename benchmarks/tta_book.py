@@ -21,7 +21,7 @@ from mxnet import gluon, nd
 from mxnet.gluon import nn
 
 from benchmarks.common import load_digits, lr_at
-from d2l_cnn.train import make_initializer
+from d2l_cnn.optim import CentralizedTrainer, make_initializer
 
 
 class EpochOrder(gluon.data.Sampler):
@@ -123,7 +123,9 @@ def main(argv=None):
     optimizer = r.get('optimizer', 'sgd')
     if optimizer == 'momentum':
         optimizer, params['momentum'] = 'sgd', 0.9
-    trainer = gluon.Trainer(net.collect_params(), optimizer, params)
+    # the recipe's gradient centralization (NiN), as d2l_cnn applies it
+    cls = CentralizedTrainer if r.get('centralize') else gluon.Trainer
+    trainer = cls(net.collect_params(), optimizer, params)
     d2lzh.train_ch5(net, train_iter, test_iter, r['batch_size'], trainer,
                     mx.cpu(), r['num_epochs'])
     return 0

@@ -54,6 +54,11 @@ def main(argv=None):
             y_hat = net(X)
             l = loss(y_hat, y)
             (l / len(y)).backward()
+            if r.get('centralize'):  # Yong et al. (2020), as d2l_cnn
+                for p in net.parameters():
+                    if p.grad is not None and p.dim() > 1:
+                        p.grad -= p.grad.mean(dim=tuple(range(1, p.dim())),
+                                              keepdim=True)
             optimizer.step()
             schedule.step()
             l_sum += l.item()

@@ -47,6 +47,11 @@ def _recipe_options(p):
             kind = non_negative(kind)
         flags = ['--' + f.name.replace('_', '-')] + list(
             meta.get('aliases', ()))
+        if f.type in ('bool', bool):  # --centralize / --no-centralize
+            group.add_argument(*flags, dest=f.name, default=None,
+                               action=argparse.BooleanOptionalAction,
+                               help=meta['help'])
+            continue
         group.add_argument(*flags, dest=f.name, type=kind, default=None,
                            choices=meta.get('choices'), help=meta['help'])
 

@@ -251,6 +251,7 @@ def summarise(runs):
                    batch_size=recipe.get('batch_size'),
                    optimizer=recipe.get('optimizer'), lr=recipe.get('lr'),
                    init=recipe.get('init', 'xavier'),
+                   centralize=recipe.get('centralize', False),
                    num_epochs=len(group[0]['history']),
                    params=params, flops=flops)
         histories = [r['history'] for r in group]
@@ -358,7 +359,8 @@ def _acc(a):
 def recipe_text(row):
     """'cpu: adam lr 0.001 cosine, batch 32, 67x67, 6 epochs' for a row.
 
-    The initializer is named only when it is not the book's Xavier.
+    The initializer is named only when it is not the book's Xavier, and
+    gradient centralization only when it is on.
     """
     how = '%s lr %g%s, batch %s, %dx%d' % (
         row['optimizer'], row['lr'],
@@ -366,6 +368,8 @@ def recipe_text(row):
         row['batch_size'], row['resize'], row['resize'])
     if row.get('init', 'xavier') != 'xavier':
         how += ', %s init' % row['init']
+    if row.get('centralize'):
+        how += ', centralized'
     how += ', %d epoch%s' % (row['num_epochs'],
                              '' if row['num_epochs'] == 1 else 's')
     return '%s: %s' % (row['recipe'], how) if row['recipe'] else how

@@ -80,6 +80,9 @@ def _materialise(net, train_iter, ctx):
 def _changes(saved, now):
     """``{name: [saved value, this run's]}`` for every differing setting."""
     saved = saved if isinstance(saved, dict) else {}
+    # a field newer than the checkpoint: it was saved with the default
+    saved = dict({f.name: f.default for f in Recipe.overridable()},
+                 **saved)
     return {k: [saved.get(k), now[k]] for k in RESUME_KEYS
             if saved.get(k) != now[k]}
 

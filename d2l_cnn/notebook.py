@@ -34,7 +34,7 @@ FIELDS_ZH = {'data': '数据集', 'resize': '输入高宽', 'batch_size': '批�
              'num_epochs': '迭代周期', 'optimizer': '优化器', 'lr': '学习率',
              'wd': '权重衰减', 'lr_schedule': '学习率调度',
              'warmup_epochs': '预热周期', 'init': '初始化',
-             'steps': '每周期步数'}
+             'centralize': '梯度中心化', 'steps': '每周期步数'}
 KINDS_ZH = {'cpu': 'CPU 配置', 'book': '书中的配置'}
 
 

@@ -53,6 +53,27 @@ def make_initializer(recipe):
                          % recipe.init) from None
 
 
+class CentralizedTrainer(gluon.Trainer):
+    """A ``gluon.Trainer`` with gradient centralization (Yong et al., 2020).
+
+    Before the gradients are combined and the optimizer steps, each
+    weight gradient (parameters with more than one axis: convolution
+    and dense weights) loses its mean over the unit's inputs, all axes
+    but the first. Plain SGD and momentum then keep every unit's weight
+    sum as it started (zero with ``init='centered'``); Adam, which
+    divides each weight's step by its own gradient scale, keeps it
+    close: in tests/test_centralize.py the sums drift 4-5 times less.
+    """
+
+    def _allreduce_grads(self):
+        for param in self._params:
+            if param.grad_req != 'null' and len(param.shape) > 1:
+                for g in param.list_grad():  # (out, in, ...): per out
+                    g[:] = g - g.mean(axis=tuple(range(1, g.ndim)),
+                                      keepdims=True)
+        super()._allreduce_grads()
+
+
 def make_trainer(net, recipe, batches_per_epoch, kvstore=None,
                  lr_steps=(), lr_factor=0.1):
     """A ``gluon.Trainer`` for ``net`` as ``recipe`` says.
@@ -64,6 +85,8 @@ def make_trainer(net, recipe, batches_per_epoch, kvstore=None,
     of linear warm-up from 0 (which also works with 'constant').
     ``lr_steps`` (epochs) multiply a constant lr by ``lr_factor`` at
     each step. ``kvstore`` (a name or a KVStore) combines gradients.
+    ``recipe.centralize`` centralizes the weight gradients first
+    (``CentralizedTrainer``).
     """
     steps = max(1, batches_per_epoch)
     total = steps * recipe.num_epochs
@@ -101,4 +124,5 @@ def make_trainer(net, recipe, batches_per_epoch, kvstore=None,
             # update_on_kvstore=False, MXNet 1.9.1 summed a worker's
             # first gradients wrongly in 9 of 30 loopback runs
             kwargs['update_on_kvstore'] = False
-    return gluon.Trainer(net.collect_params(), optimizer, params, **kwargs)
+    cls = CentralizedTrainer if recipe.centralize else gluon.Trainer
+    return cls(net.collect_params(), optimizer, params, **kwargs)

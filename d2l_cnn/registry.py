@@ -56,6 +56,10 @@ class Recipe:
     init: str = _field('xavier', 'initializer: xavier (the book), he '
                        '(He et al., 2015), centered (Xavier, zero-sum '
                        'weights) or another MXNet initializer name')
+    centralize: bool = _field(False, 'gradient centralization (Yong et '
+                              'al., 2020): each weight gradient minus its '
+                              'mean over the unit\'s inputs, so zero-sum '
+                              'weights stay (about, under Adam) zero-sum')
     why: str = _field('', 'why this recipe differs from the book\'s',
                       fixed=True)
 
@@ -64,6 +68,9 @@ class Recipe:
             value = getattr(self, f.name)
             if f.type in ('int', int) and not isinstance(value, int):
                 raise UsageError('%s must be a whole number, not %r'
+                                 % (f.name, value))
+            if f.type in ('bool', bool) and not isinstance(value, bool):
+                raise UsageError('%s must be True or False, not %r'
                                  % (f.name, value))
             if (f.metadata.get('positive') and not value > 0
                     or f.metadata.get('non_negative') and not value >= 0):
@@ -115,7 +122,10 @@ class Recipe:
         if self.warmup_epochs:
             text += ', %g warm-up epoch%s' % (
                 self.warmup_epochs, '' if self.warmup_epochs == 1 else 's')
-        return text + ', %s init, %d epochs' % (self.init, self.num_epochs)
+        text += ', %s init' % self.init
+        if self.centralize:
+            text += ', centralized gradients'
+        return text + ', %d epochs' % self.num_epochs
 
 
 class Entry:

@@ -16,10 +16,11 @@ from .devices import (MAX_SEED, check_ctx, check_seed, cpu_limit, net_ctx,
                       try_all_gpus, try_gpu)
 from .loop import (MAX_BATCHES_IN_FLIGHT, epoch_line, evaluate_accuracy,
                    train_ch5)
-from .optim import (INITIALIZERS, CenteredXavier, make_initializer,
-                    make_trainer)
+from .optim import (INITIALIZERS, CenteredXavier, CentralizedTrainer,
+                    make_initializer, make_trainer)
 
-__all__ = ['CenteredXavier', 'INITIALIZERS', 'MAX_BATCHES_IN_FLIGHT',
+__all__ = ['CenteredXavier', 'CentralizedTrainer', 'INITIALIZERS',
+           'MAX_BATCHES_IN_FLIGHT',
            'MAX_SEED', 'check_ctx', 'check_seed', 'cpu_limit', 'epoch_line',
            'evaluate_accuracy',
            'make_initializer', 'make_trainer', 'net_ctx', 'num_gpus',

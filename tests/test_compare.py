@@ -276,3 +276,6 @@ def test_recipe_text_names_the_initializer_only_when_not_the_books():
                num_epochs=1)
     assert compare.recipe_text(row) == \
         'adam lr 0.001, batch 32, 67x67, centered init, 1 epoch'
+    row.update(centralize=True)  # gradient centralization, when on
+    assert compare.recipe_text(row) == \
+        'adam lr 0.001, batch 32, 67x67, centered init, centralized, 1 epoch'

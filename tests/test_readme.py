@@ -46,5 +46,6 @@ def test_readme_cpu_recipes_match_the_registry():
                                     if r.warmup_epochs else '')
         row = '| `%s` | %d | %d | %s | %g | %s | %d | %s |' % (
             name, r.resize, r.batch_size, r.optimizer, r.lr, schedule,
-            r.num_epochs, r.init)
+            r.num_epochs, r.init + (', centralized gradients'
+                                    if r.centralize else ''))
         assert row in README, row
