@@ -10,11 +10,15 @@ refuses one whose files are damaged (``DamagedCheckpoint``) or whose
 optimizer state is missing (``MissingStates``), so that a resume can
 fall back to an older one.
 """
+import io
 import json
 import os
+import pickle
 import re
 import shutil
 import tempfile
+
+import mxnet as mx
 
 from .errors import D2LError, UsageError, mxnet_summary
 from .train import net_ctx
@@ -24,6 +28,12 @@ HISTORY_KEYS = ('epoch', 'loss', 'train_acc', 'test_acc', 'time',
                 'examples_per_sec')
 _NAME = re.compile(r'^epoch-(\d{4,})$')
 KEEP = 2
+# the optimizer's state: its arrays (``nd.save``, data only) and how
+# they fit together with its step counters (JSON); both are plain data
+# that loading cannot turn into code (MXNet's own ``save_states`` is a
+# pickle, and unpickling a planted file runs its code)
+STATES = 'trainer.states'
+STATES_LAYOUT = 'trainer.json'
 
 
 def atomic_write(path, data):
@@ -87,7 +97,7 @@ def save(out_dir, epoch, net, trainer, meta):
         os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp's folder is private
         net.save_parameters(os.path.join(tmp, 'model.params'))
         if trainer is not None:  # None: the states live elsewhere
-            trainer.save_states(os.path.join(tmp, 'trainer.states'))
+            save_states(trainer, tmp)
         for name in os.listdir(tmp):
             with open(os.path.join(tmp, name), 'rb') as f:
                 os.fsync(f.fileno())
@@ -203,7 +213,7 @@ def load(folder, net, trainer, expect, need_states=True):
             raise UsageError(
                 'cannot resume: the checkpoint in %s has %s=%r, this run '
                 'has %s=%r' % (folder, key, meta.get(key), key, value))
-    states = os.path.join(folder, 'trainer.states')
+    states = os.path.join(folder, STATES)
     if trainer is not None and need_states and not os.path.isfile(states):
         raise MissingStates(
             'checkpoint %s has no trainer.states (the optimizer\'s '
@@ -212,9 +222,194 @@ def load(folder, net, trainer, expect, need_states=True):
         net.load_parameters(os.path.join(folder, 'model.params'),
                             ctx=net_ctx(net))
         if trainer is not None and os.path.isfile(states):
-            trainer.load_states(states)
+            load_states(trainer, folder)
+    except DamagedCheckpoint:
+        raise
     except Exception as e:  # MXNet raises many kinds here
         raise DamagedCheckpoint('checkpoint %s does not fit this network '
                                 '(%s)' % (folder, mxnet_summary(e))
                                 ) from None
     return meta
+
+
+# ------------------------------------------- the optimizer's state
+
+def _updaters(trainer):
+    """The ``Updater``s holding ``trainer``'s optimizer state."""
+    if not trainer._kv_initialized:
+        trainer._init_kvstore()
+    if trainer._params_to_init:
+        trainer._init_params()
+    if trainer._update_on_kvstore:
+        return [trainer._kvstore._updater]
+    return trainer._updaters
+
+
+def save_states(trainer, folder):
+    """Write ``trainer``'s optimizer state into ``folder`` as data.
+
+    ``trainer.states`` holds the state arrays (momentum, Adam's moments)
+    through ``nd.save``; ``trainer.json`` their layout per parameter and
+    the step counters (``num_update`` and the per-parameter counts that
+    Adam's bias correction and the lr schedule read). MXNet's schedules
+    are functions of ``num_update``, so nothing else is needed.
+    """
+    updater = _updaters(trainer)[0]
+    optimizer = updater.optimizer
+    arrays = {}
+
+    def encode(state, name):
+        if state is None:
+            return None
+        if isinstance(state, mx.nd.NDArray):
+            arrays[name] = state
+            return name
+        if isinstance(state, (tuple, list)):
+            return {type(state).__name__: [
+                encode(s, '%s.%d' % (name, i)) for i, s in enumerate(state)]}
+        raise TypeError('cannot save an optimizer state of type %s'
+                        % type(state).__name__)
+
+    layout = {
+        'format': 1,
+        'num_update': optimizer.num_update,
+        'counts': [[device, sorted(counts.items())] for device, counts in
+                   sorted(optimizer._all_index_update_counts.items())],
+        'states': [[idx, encode(state, 'state:%s' % idx)]
+                   for idx, state in sorted(updater.states.items())]}
+    mx.nd.save(os.path.join(folder, STATES), arrays)
+    with open(os.path.join(folder, STATES_LAYOUT), 'w') as f:
+        json.dump(layout, f)
+
+
+def _whole(value, low=0):
+    if not _is_int(value) or value < low:
+        raise ValueError('%r is not a count' % (value,))
+    return value
+
+
+def _decode(tree, arrays, shape, depth=0):
+    """A state from its layout: None, an array name, {tuple|list: [...]}."""
+    if tree is None:
+        return None
+    if isinstance(tree, str):
+        array = arrays[tree]
+        if array.shape != shape:
+            raise ValueError('%s has shape %s, its parameter %s'
+                             % (tree, array.shape, shape))
+        return array
+    if isinstance(tree, dict) and len(tree) == 1 and depth < 4:
+        (kind, items), = tree.items()
+        if kind in ('tuple', 'list') and isinstance(items, list):
+            items = [_decode(t, arrays, shape, depth + 1) for t in items]
+            return tuple(items) if kind == 'tuple' else items
+    raise ValueError('unknown state %.60r' % (tree,))
+
+
+def _read_layout(folder):
+    """(states by index, counters) from the data-only format."""
+    with open(os.path.join(folder, STATES_LAYOUT), encoding='utf-8') as f:
+        layout = json.load(f)
+    arrays = mx.nd.load(os.path.join(folder, STATES))
+    arrays = arrays if isinstance(arrays, dict) else {}
+    if not isinstance(layout, dict) or layout.get('format') != 1:
+        raise ValueError('%s is not a layout of format 1' % STATES_LAYOUT)
+    states = dict((_whole(idx), tree) for idx, tree in layout['states'])
+    counts = {_whole(device): {_whole(idx): _whole(n) for idx, n in pairs}
+              for device, pairs in layout['counts']}
+    return states, arrays, _whole(layout['num_update']), counts
+
+
+class _StatesUnpickler(pickle.Unpickler):
+    """Unpickles only what MXNet's ``trainer.states`` holds: arrays,
+    bytearrays, optimizers and lr schedulers (no function, no code)."""
+
+    def find_class(self, module, name):
+        allowed = {('mxnet.ndarray.ndarray', 'NDArray'): mx.nd.NDArray,
+                   ('builtins', 'bytearray'): bytearray}
+        if (module, name) in allowed:
+            return allowed[module, name]
+        for kind, home in ((mx.optimizer.Optimizer,
+                            'mxnet.optimizer.optimizer'),
+                           (mx.lr_scheduler.LRScheduler,
+                            'mxnet.lr_scheduler')):
+            found = getattr(mx.optimizer if kind is mx.optimizer.Optimizer
+                            else mx.lr_scheduler, name, None)
+            if (module == home and isinstance(found, type)
+                    and issubclass(found, kind)):
+                return found
+        raise pickle.UnpicklingError('it names %s.%s, which no optimizer '
+                                     'state holds' % (module, name))
+
+
+def _read_legacy(folder):
+    """(states, arrays, num_update, counts) from MXNet's pickle, read
+    with ``_StatesUnpickler``: plain data or a refusal."""
+    with open(os.path.join(folder, STATES), 'rb') as f:
+        value = _StatesUnpickler(io.BytesIO(f.read())).load()
+    states, optimizer = value if isinstance(value, tuple) else (value, None)
+    if not isinstance(states, dict) or not isinstance(
+            optimizer, mx.optimizer.Optimizer):
+        raise ValueError('it holds no optimizer')
+    arrays = {}
+
+    def encode(state, name):
+        if isinstance(state, mx.nd.NDArray):
+            arrays[name] = state
+            return name
+        if isinstance(state, (tuple, list)):
+            return {type(state).__name__: [
+                encode(s, '%s.%d' % (name, i)) for i, s in enumerate(state)]}
+        if state is None:
+            return None
+        raise ValueError('a state of type %s' % type(state).__name__)
+    trees = {_whole(idx): encode(state, str(idx))
+             for idx, state in states.items()}
+    counts = {_whole(device): {_whole(idx): _whole(n) for idx, n in
+                               pairs.items()}
+              for device, pairs in vars(optimizer).get(
+                  '_all_index_update_counts', {}).items()}
+    return trees, arrays, _whole(vars(optimizer).get('num_update')), counts
+
+
+def load_states(trainer, folder):
+    """Restore ``trainer``'s optimizer state saved by ``save_states``.
+
+    A ``trainer.states`` of MXNet's own format (a pickle, from before
+    ``trainer.json``) is read only if it holds nothing but arrays,
+    optimizers and schedulers; anything else is refused
+    (``DamagedCheckpoint``), never run.
+    """
+    legacy = not os.path.isfile(os.path.join(folder, STATES_LAYOUT))
+    try:
+        if legacy:
+            read = _read_legacy(folder)
+        else:
+            read = _read_layout(folder)
+        trees, arrays, num_update, counts = read
+    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError,
+            IndexError, KeyError, TypeError, ValueError, RecursionError,
+            mx.base.MXNetError, OSError) as e:
+        raise DamagedCheckpoint(
+            'checkpoint %s: refused its %s (%s)'
+            % (folder, STATES, mxnet_summary(e) if str(e) else
+               type(e).__name__)) from None
+    updaters = _updaters(trainer)
+    params = trainer._params
+    try:
+        for updater in updaters:
+            # each updater its own arrays: they move to its device
+            own = {k: v.copy() for k, v in arrays.items()}
+            updater.states = {
+                idx: _decode(tree, own, params[idx].shape)
+                for idx, tree in trees.items()}
+            updater.states_synced = dict.fromkeys(updater.states, False)
+    except (IndexError, KeyError, ValueError) as e:
+        raise DamagedCheckpoint('checkpoint %s: %s does not fit this '
+                                'network (%s)' % (folder, STATES, e)
+                                ) from None
+    optimizer = updaters[0].optimizer
+    optimizer.num_update = num_update
+    optimizer._all_index_update_counts = counts or {0: {}}
+    optimizer._index_update_count = optimizer._all_index_update_counts[
+        min(optimizer._all_index_update_counts)]

@@ -1,0 +1,136 @@
+"""Issue 26 (round three): a run folder we did not write can neither run
+code nor destroy files; no command hangs without an end.
+
+One test (or a few) per numbered item of the issue, on tiny synthetic
+runs. Subprocesses import ``d2l_cnn`` from wherever this process did.
+"""
+import contextlib
+import io
+import json
+import os
+import pickle
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from mxnet import nd
+
+import d2l_cnn
+from d2l_cnn import checkpoint, cli, runs
+
+HERE = os.path.dirname(os.path.dirname(os.path.abspath(d2l_cnn.__file__)))
+TINY = ['--data', 'synthetic', '--num-examples', '64', '--batch-size',
+        '32', '--resize', '28', '--seed', '3']
+
+
+def env(**extra):
+    """The environment of a child that imports this ``d2l_cnn``."""
+    e = dict(os.environ, **extra)
+    e['PYTHONPATH'] = HERE
+    e.setdefault('OMP_NUM_THREADS', '1')
+    return e
+
+
+def one_error(err):
+    """The single ``error:`` line of ``err`` (and no traceback)."""
+    assert 'Traceback' not in err, err
+    errors = [line for line in err.splitlines() if line.startswith('error')]
+    assert len(errors) == 1, err
+    return errors[0]
+
+
+def train(capsys, *argv):
+    status = cli.main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def tiny(out, epochs=1, *extra, model='batchnorm'):
+    with contextlib.redirect_stdout(io.StringIO()), \
+            contextlib.redirect_stderr(io.StringIO()) as err:
+        status = cli.main([model, *TINY, '--num-epochs', str(epochs),
+                           '--out', str(out), *map(str, extra)])
+    assert status == 0, err.getvalue()
+    return out
+
+
+@pytest.fixture(scope='module')
+def finished(tmp_path_factory):
+    """A finished 2-epoch run with momentum (do not modify)."""
+    out = tmp_path_factory.mktemp('finished') / 'run'
+    return tiny(out, 2, '--optimizer', 'momentum')
+
+
+def copy(src, dst):
+    shutil.copytree(str(src), str(dst), symlinks=True)
+    return dst
+
+
+def params(path):
+    return {k: v.asnumpy() for k, v in nd.load(str(path)).items()}
+
+
+# ------------------------------------- 1. no code runs on --resume
+
+class _Planted:
+    """Pickles to a call of ``os.system``: what an attacker plants."""
+
+    def __init__(self, command):
+        self.command = command
+
+    def __reduce__(self):
+        return (os.system, (self.command,))
+
+
+def test_1_states_are_saved_as_data(finished):
+    folder = checkpoint.latest(str(finished))
+    with open(os.path.join(folder, checkpoint.STATES), 'rb') as f:
+        head = f.read(2)
+    assert head != b'\x80\x04'  # not a pickle
+    layout = json.loads(open(os.path.join(folder, 'trainer.json')).read())
+    assert layout['num_update'] == 4  # 2 epochs of 2 batches
+
+
+def test_1_a_planted_pickle_never_runs(finished, tmp_path, capsys):
+    out = copy(finished, tmp_path / 'run')
+    mark = tmp_path / 'pwned'
+    for folder in checkpoint.candidates(str(out)):
+        layout = os.path.join(folder, 'trainer.json')
+        if os.path.exists(layout):
+            os.remove(layout)
+        with open(os.path.join(folder, checkpoint.STATES), 'wb') as f:
+            pickle.dump(({0: _Planted('touch %s' % mark)}, None), f)
+    status, _, err = train(capsys, 'batchnorm', *TINY, '--num-epochs', '3',
+                           '--optimizer', 'momentum', '--out', out,
+                           '--resume')
+    assert not mark.exists()
+    assert status == 1
+    assert 'posix.system' in one_error(err)
+
+
+def test_1_old_pickled_states_still_resume_bit_identical(tmp_path,
+                                                         capsys):
+    # a checkpoint of MXNet's own format (before this fix): plain data
+    reference = tiny(tmp_path / 'ref', 3, '--optimizer', 'momentum')
+    out = copy(reference, tmp_path / 'run')
+    shutil.rmtree(os.path.join(checkpoint.latest(str(out))))
+    os.remove(out / 'run.json')
+    folder = checkpoint.latest(str(out))
+    s = runs.make_settings('batchnorm', 'auto', num_examples=64,
+                           batch_size=32, resize=28, seed=3, num_epochs=3,
+                           optimizer='momentum', data='synthetic')
+    net = d2l_cnn.get_model('batchnorm')
+    net.initialize(s.initializer)
+    net(nd.zeros((1, 1, 28, 28)))
+    trainer = s.make_trainer(net)
+    checkpoint.load(folder, net, trainer, {})
+    trainer.save_states(os.path.join(folder, checkpoint.STATES))  # pickle
+    os.remove(os.path.join(folder, 'trainer.json'))
+    status, _, err = train(capsys, 'batchnorm', *TINY, '--num-epochs', '3',
+                           '--optimizer', 'momentum', '--out', out,
+                           '--resume')
+    assert status == 0, err
+    got, want = (params(p / 'model.params') for p in (out, reference))
+    assert all(np.array_equal(got[k], want[k]) for k in want)
