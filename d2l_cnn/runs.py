@@ -49,7 +49,7 @@ import numpy as np
 from mxnet import nd
 from mxnet.contrib import amp as mx_amp
 
-from . import __version__, checkpoint, data, summary
+from . import __version__, checkpoint, data, safeio, summary
 from .errors import D2LError, DataError, UsageError, mxnet_summary
 from .registry import Recipe, get_entry, get_model, get_recipe
 from .train import (check_seed, make_initializer, make_trainer, parse_ctx,
@@ -331,7 +331,7 @@ class RunLock:
         if fcntl is None:
             return self
         while True:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = safeio.open_lock(self.path)  # never through a link
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
@@ -354,8 +354,9 @@ class RunLock:
                   'ended without releasing it (killed?)'
                   % (stale, self.out), file=sys.stderr)
         os.ftruncate(fd, 0)
-        os.write(fd, ('%d %s\n' % (os.getpid(), socket.gethostname())
-                      ).encode('utf-8', 'replace'))
+        # at offset 0: _owner read up to the old length
+        os.pwrite(fd, ('%d %s\n' % (os.getpid(), socket.gethostname())
+                       ).encode('utf-8', 'replace'), 0)
         self.fd = fd
         return self
 

@@ -134,3 +134,51 @@ def test_1_old_pickled_states_still_resume_bit_identical(tmp_path,
     assert status == 0, err
     got, want = (params(p / 'model.params') for p in (out, reference))
     assert all(np.array_equal(got[k], want[k]) for k in want)
+
+
+# ------------------------------- 2. a linked .lock is never followed
+
+def _victim(tmp_path):
+    victim = tmp_path / 'victim.txt'
+    victim.write_text('precious\n')
+    return victim
+
+
+@pytest.mark.parametrize('link', ['symlink', 'hardlink'])
+@pytest.mark.parametrize('command', ['train', 'predict', 'export'])
+def test_2_a_linked_lock_is_refused_and_its_target_kept(
+        finished, tmp_path, capsys, link, command):
+    from d2l_cnn import export, predict
+    victim = _victim(tmp_path)
+    if command == 'train':
+        out = tmp_path / 'lk'
+        out.mkdir()
+    else:
+        out = copy(finished, tmp_path / 'lk')
+    (os.symlink if link == 'symlink' else os.link)(str(victim),
+                                                   str(out / runs.LOCK))
+    main, argv = {
+        'train': (cli.main, ['lenet', *TINY, '--out', str(out)]),
+        'predict': (predict.main, ['--out', str(out), '--num', '2']),
+        'export': (export.main, ['--out', str(out)])}[command]
+    status = main(argv)
+    err = capsys.readouterr().err
+    assert victim.read_text() == 'precious\n'
+    assert status == 1
+    assert 'not a lock file of ours' in one_error(err)
+
+
+# ---------------------------- 12. a stale lock is rewritten cleanly
+
+def test_12_taking_over_a_stale_lock_leaves_no_nul_bytes(tmp_path):
+    import socket
+    out = tmp_path / 'run'
+    out.mkdir()
+    (out / runs.LOCK).write_text('999999999 a-much-longer-host-name.example'
+                                 '.org\n')
+    with contextlib.redirect_stderr(io.StringIO()) as err:
+        with runs.RunLock(str(out)):
+            text = (out / runs.LOCK).read_bytes()
+    assert 'took over the lock of pid 999999999' in err.getvalue()
+    assert text == ('%d %s\n' % (os.getpid(), socket.gethostname())
+                    ).encode()
