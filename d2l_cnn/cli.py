@@ -130,6 +130,9 @@ def build_parser():
     p.add_argument('--resume', action='store_true',
                    help='continue from the last checkpoint in --out, with '
                    'the settings it was saved with')
+    p.add_argument('--force', action='store_true',
+                   help='train into an --out folder that holds other '
+                   'files (those named like a run\'s are replaced)')
     p.add_argument('--allow-changes', action='store_true',
                    help='with --resume: accept other settings (and a '
                    'checkpoint without optimizer state); run.json records '
@@ -192,7 +195,7 @@ def run(args, state=None):
             s, out, resume=args.resume, kvstore=args.kvstore,
             hybridize=not args.no_hybridize, amp=args.amp,
             progress=args.progress, state=state,
-            allow_changes=args.allow_changes)
+            allow_changes=args.allow_changes, force=args.force)
     except DataError as e:
         if s.data in EMBEDDED:
             raise

@@ -37,6 +37,7 @@ import os
 import platform
 import socket
 import sys
+import tempfile
 import time
 
 try:
@@ -409,8 +410,10 @@ def make_out(out):
         raise UsageError('--out %s is a file, not a folder' % out)
     try:
         os.makedirs(out, exist_ok=True)
-        checkpoint.atomic_write(os.path.join(out, '.write-test'), 'ok')
-        os.remove(os.path.join(out, '.write-test'))
+        # a name of our own: a user's file is never replaced
+        fd, test = tempfile.mkstemp(prefix='.tmp-', dir=out)
+        os.close(fd)
+        os.remove(test)
     except OSError as e:
         raise D2LError('cannot write to --out %s (%s)'
                        % (out, e.strerror or e))
@@ -434,10 +437,12 @@ def folder_state(out):
     return 'new'
 
 
-def prepare_out(out, resume):
+def prepare_out(out, resume, force=False):
     """Check that ``out`` is a writable folder that loses nothing.
 
-    Without ``resume`` it must be new; with it, it must hold an epoch.
+    Without ``resume`` it must be new, and hold no file that a run does
+    not write (a user's own files), unless ``force``; with ``resume`` it
+    must hold an epoch.
     """
     make_out(out)
     state = folder_state(out)
@@ -447,10 +452,35 @@ def prepare_out(out, resume):
         raise UsageError('--out %s already holds a run (%s); continue it '
                          'with --resume or choose another --out'
                          % (out, ', '.join(held)))
+    if state == 'new' and not resume and not force:
+        foreign = foreign_files(out)
+        if foreign:
+            raise UsageError(
+                '--out %s holds files that are not of a training run (%s); '
+                'choose another --out, or add --force to train there '
+                '(files named like a run\'s are then replaced)'
+                % (out, ', '.join(foreign[:5] + (['...'] if len(foreign) > 5
+                                                 else []))))
     if resume and not checkpoint.latest(out):
         raise UsageError('--resume: no checkpoint in %s (no epoch was '
                          'saved); start a run there without --resume'
                          % out)
+
+
+def foreign_files(out):
+    """Names in ``out`` that no run leaves before its first epoch (a run
+    stopped then leaves at most ``.lock`` and ``checkpoints/.tmp-*``)."""
+    names = []
+    for name in sorted(os.listdir(out)):
+        path = os.path.join(out, name)
+        if name == LOCK or name.startswith('.tmp-'):
+            continue
+        if (name == checkpoint.FOLDER and os.path.isdir(path)
+                and not os.path.islink(path) and all(
+                    n.startswith('.tmp-') for n in os.listdir(path))):
+            continue
+        names.append(name)
+    return names
 
 
 def last_saved(out):
@@ -746,7 +776,7 @@ def _segments(segments, num_epochs):
 
 def train_run(s, out, resume=False, kvstore=None, hybridize=True,
               amp=False, progress=None, state=None, command=None,
-              allow_changes=False):
+              allow_changes=False, force=False):
     """Train as the settings ``s`` say into the folder ``out``.
 
     Writes metrics, curves and a checkpoint after every epoch, and
@@ -773,11 +803,26 @@ def train_run(s, out, resume=False, kvstore=None, hybridize=True,
     if rank != 0:  # only rank 0 writes the folder
         return _train(s, out, resume, kv, hybridize, amp, progress,
                       command, allow_changes)
+    created = not os.path.exists(out)
     make_out(out)
-    with RunLock(out):
-        prepare_out(out, resume)
-        return _train(s, out, resume, kv, hybridize, amp, progress,
-                      command, allow_changes)
+    try:
+        with RunLock(out):
+            prepare_out(out, resume, force)
+            return _train(s, out, resume, kv, hybridize, amp, progress,
+                          command, allow_changes)
+    except BaseException:
+        if created:  # an error before the first epoch: no empty folder
+            _remove_empty(out)
+        raise
+
+
+def _remove_empty(out):
+    """Remove ``out`` (and its ``checkpoints/``) if nothing is in it."""
+    for folder in (os.path.join(out, checkpoint.FOLDER), out):
+        try:
+            os.rmdir(folder)  # only when empty
+        except OSError:
+            pass
 
 
 def _train(s, out, resume, kv, hybridize, amp, progress, command,

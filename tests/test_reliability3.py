@@ -182,3 +182,30 @@ def test_12_taking_over_a_stale_lock_leaves_no_nul_bytes(tmp_path):
     assert 'took over the lock of pid 999999999' in err.getvalue()
     assert text == ('%d %s\n' % (os.getpid(), socket.gethostname())
                     ).encode()
+
+
+# ------------------------------ 3. a user's own folder is not a run
+
+def test_3_out_with_a_users_files_is_refused_unless_force(tmp_path,
+                                                          capsys):
+    proj = tmp_path / 'proj'
+    proj.mkdir()
+    (proj / 'model.params').write_text('mine\n')
+    (proj / 'metrics.csv').write_text('a,b\n')
+    status, _, err = train(capsys, 'batchnorm', *TINY, '--out', proj)
+    line = one_error(err)
+    assert status == 2
+    assert 'metrics.csv, model.params' in line and '--force' in line
+    assert (proj / 'model.params').read_text() == 'mine\n'
+    assert (proj / 'metrics.csv').read_text() == 'a,b\n'
+    status, _, err = train(capsys, 'batchnorm', *TINY, '--out', proj,
+                           '--force')
+    assert status == 0, err
+    assert (proj / 'run.json').exists()
+
+
+def test_3_a_run_stopped_before_its_first_epoch_is_not_foreign(tmp_path):
+    out = tmp_path / 'run'
+    (out / checkpoint.FOLDER / '.tmp-abc').mkdir(parents=True)
+    (out / runs.LOCK).write_text('')
+    assert runs.foreign_files(str(out)) == []
