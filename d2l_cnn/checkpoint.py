@@ -89,7 +89,7 @@ def save(out_dir, epoch, net, trainer, meta):
     ``trainer=None`` saves the parameters only (under ``dist_sync`` the
     optimizer's state lives on the servers).
     """
-    root = os.path.join(out_dir, FOLDER)
+    root = check_folder(out_dir)
     os.makedirs(root, exist_ok=True)
     final = os.path.join(root, 'epoch-%04d' % epoch)
     tmp = tempfile.mkdtemp(prefix='.tmp-', dir=root)
@@ -113,6 +113,20 @@ def save(out_dir, epoch, net, trainer, meta):
         raise
     _prune(root)
     return final
+
+
+def check_folder(out_dir):
+    """``out_dir/checkpoints``, refused (``D2LError``) when it is a
+    symbolic link or not a folder: the clean-up of leftovers deletes in
+    it, and must never delete in a folder elsewhere."""
+    root = os.path.join(out_dir, FOLDER)
+    if os.path.islink(root) or (os.path.lexists(root)
+                                and not os.path.isdir(root)):
+        raise D2LError('%s is %s, not a folder of checkpoints; move it '
+                       'away (nothing in it was touched)'
+                       % (root, 'a symbolic link' if os.path.islink(root)
+                          else 'a file'))
+    return root
 
 
 def _complete(root):

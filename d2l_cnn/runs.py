@@ -445,6 +445,7 @@ def prepare_out(out, resume, force=False):
     must hold an epoch.
     """
     make_out(out)
+    checkpoint.check_folder(out)
     state = folder_state(out)
     if state != 'new' and not resume:
         held = [f for f in RUN_FILES

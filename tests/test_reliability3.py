@@ -209,3 +209,31 @@ def test_3_a_run_stopped_before_its_first_epoch_is_not_foreign(tmp_path):
     (out / checkpoint.FOLDER / '.tmp-abc').mkdir(parents=True)
     (out / runs.LOCK).write_text('')
     assert runs.foreign_files(str(out)) == []
+
+
+# --------------------- 9. a symlinked checkpoints/ is never cleaned
+
+@pytest.mark.parametrize('resume', [False, True])
+def test_9_a_symlinked_checkpoints_folder_is_refused(finished, tmp_path,
+                                                     capsys, resume):
+    elsewhere = tmp_path / 'elsewhere'
+    (elsewhere / '.tmp-keep').mkdir(parents=True)
+    (elsewhere / '.tmp-keep' / 'thesis.tex').write_text('mine')
+    (elsewhere / '.tmp-file').write_text('mine')
+    out = tmp_path / 'run'
+    if resume:
+        copy(finished, out)
+        shutil.copytree(str(out / checkpoint.FOLDER), str(elsewhere),
+                        dirs_exist_ok=True)
+        shutil.rmtree(str(out / checkpoint.FOLDER))
+        os.remove(out / 'run.json')
+    else:
+        out.mkdir()
+    os.symlink(str(elsewhere), str(out / checkpoint.FOLDER))
+    extra = ['--resume', '--num-epochs', '2', '--optimizer', 'momentum'
+             ] if resume else ['--force']
+    status, _, err = train(capsys, 'batchnorm', *TINY, '--out', out, *extra)
+    assert status == 1
+    assert 'symbolic link' in one_error(err)
+    assert (elsewhere / '.tmp-keep' / 'thesis.tex').read_text() == 'mine'
+    assert (elsewhere / '.tmp-file').read_text() == 'mine'
