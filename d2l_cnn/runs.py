@@ -868,6 +868,11 @@ def _train(s, out, resume, kv, hybridize, amp, progress, command,
                              'settings': now, 'changed': changed,
                              'by': '--allow-changes'})
         print('resuming from epoch %d (%s)' % (start_epoch, folder))
+        if start_epoch >= s.num_epochs and is_finished(out):
+            # nothing to train: run.json keeps what ran, and when
+            print('%s has finished its %d epochs: nothing to resume, '
+                  'nothing rewritten' % (out, start_epoch))
+            return history
     run_info = dict(expect, data=s.data, resize=s.resize,
                     recipe=s.asdict(), seed=s.seed,
                     ctx=[str(c) for c in ctx],

@@ -237,3 +237,18 @@ def test_9_a_symlinked_checkpoints_folder_is_refused(finished, tmp_path,
     assert 'symbolic link' in one_error(err)
     assert (elsewhere / '.tmp-keep' / 'thesis.tex').read_text() == 'mine'
     assert (elsewhere / '.tmp-file').read_text() == 'mine'
+
+
+# ------------------- 10. resuming a finished run rewrites nothing
+
+def test_10_resume_of_a_finished_run_keeps_its_files(finished, tmp_path,
+                                                     capsys):
+    out = copy(finished, tmp_path / 'run')
+    before = {p: (out / p).read_bytes() for p in ('run.json', 'model.params',
+                                                  'metrics.json')}
+    status, stdout, err = train(capsys, 'batchnorm', *TINY, '--num-epochs',
+                                '2', '--optimizer', 'momentum', '--out',
+                                out, '--resume')
+    assert status == 0, err
+    assert 'nothing to resume' in stdout
+    assert {p: (out / p).read_bytes() for p in before} == before
