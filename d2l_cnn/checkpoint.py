@@ -89,8 +89,13 @@ def save(out_dir, epoch, net, trainer, meta):
     ``trainer=None`` saves the parameters only (under ``dist_sync`` the
     optimizer's state lives on the servers).
     """
+    if not os.path.isdir(out_dir):
+        # never recreate it: another command may own the new one
+        raise D2LError('the run folder %s was removed while this run '
+                       'wrote it; stopped without writing more' % out_dir)
     root = check_folder(out_dir)
-    os.makedirs(root, exist_ok=True)
+    if not os.path.isdir(root):
+        os.mkdir(root)
     final = os.path.join(root, 'epoch-%04d' % epoch)
     tmp = tempfile.mkdtemp(prefix='.tmp-', dir=root)
     try:

@@ -252,3 +252,21 @@ def test_10_resume_of_a_finished_run_keeps_its_files(finished, tmp_path,
     assert status == 0, err
     assert 'nothing to resume' in stdout
     assert {p: (out / p).read_bytes() for p in before} == before
+
+
+# ------------------------- 11. a deleted run folder is not recreated
+
+def test_11_a_run_folder_deleted_mid_run_is_not_recreated(tmp_path, capsys,
+                                                          monkeypatch):
+    out = tmp_path / 'run'
+    write_metrics = runs.write_metrics
+
+    def then_delete(folder, history):
+        write_metrics(folder, history)
+        shutil.rmtree(folder)  # a user's rm -rf after epoch 1
+    monkeypatch.setattr(runs, 'write_metrics', then_delete)
+    status, _, err = train(capsys, 'batchnorm', *TINY, '--num-epochs', '2',
+                           '--out', out)
+    assert status == 1
+    assert 'removed while this run' in one_error(err)
+    assert not out.exists()
