@@ -30,6 +30,7 @@ from .errors import (STATUS_INTERRUPTED, D2LError, OneLineParser,
                      UsageError, run_command)
 from .registry import get_entry, get_model
 from .runs import (RECIPE_CHOICES, is_finished, read_metrics, read_run)
+from .train import MAX_SEED
 
 # The networks of d2l-zh chapter 5, in the book's order (5.5 to 5.12).
 CHAPTER = ('lenet', 'alexnet', 'vgg', 'nin', 'googlenet', 'batchnorm',
@@ -72,8 +73,10 @@ def parse_seeds(text):
     except ValueError:
         raise UsageError('--seeds %r: give whole numbers like 0,1,2'
                          % text) from None
-    if min(seeds) < 0 or len(set(seeds)) != len(seeds):
-        raise UsageError('--seeds %r: distinct seeds, 0 or more' % text)
+    if (min(seeds) < 0 or max(seeds) > MAX_SEED
+            or len(set(seeds)) != len(seeds)):
+        raise UsageError('--seeds %r: distinct seeds from 0 to %d (2**32 '
+                         '- 1)' % (text, MAX_SEED))
     return seeds
 
 
@@ -84,9 +87,12 @@ def parse_train_args(text):
     except ValueError as e:
         raise UsageError('--train-args %r: %s' % (text, e)) from None
     for arg in extra:
-        if arg.split('=')[0] in OWN_OPTIONS:
+        name = arg.split('=')[0]
+        own = [o for o in OWN_OPTIONS if o == name or (
+            name.startswith('--') and len(name) > 2 and o.startswith(name))]
+        if own:
             raise UsageError('--train-args: %s is set by compare itself; '
-                             'give it to compare' % arg.split('=')[0])
+                             'give it to compare' % own[0])
     return extra
 
 

@@ -44,9 +44,12 @@ class OneLineParser(argparse.ArgumentParser):
     """argparse whose errors are one line, ``error: ...``, exit status 2.
 
     Every command gets ``--debug`` (show the traceback of errors).
+    Options must be spelled out (``allow_abbrev=False``).
     """
 
     def __init__(self, *args, **kwargs):
+        # no prefix matching: --see must not become --seed
+        kwargs.setdefault('allow_abbrev', False)
         super().__init__(*args, **kwargs)
         self.add_argument('--debug', action='store_true',
                           help='show the full traceback of errors')

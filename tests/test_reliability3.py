@@ -270,3 +270,48 @@ def test_11_a_run_folder_deleted_mid_run_is_not_recreated(tmp_path, capsys,
     assert status == 1
     assert 'removed while this run' in one_error(err)
     assert not out.exists()
+
+
+# ------------------------------- 13. no option by a prefix of its name
+
+def _compare(capsys, tmp_path, *argv):
+    from d2l_cnn import compare
+    with contextlib.redirect_stdout(io.StringIO()):
+        try:
+            status = compare.main(['batchnorm', '--data', 'synthetic',
+                                   '--seeds', '0', '--out',
+                                   str(tmp_path / 'cmp'), *argv])
+        except SystemExit as e:
+            status = e.code
+    return status, capsys.readouterr().err
+
+
+@pytest.mark.parametrize('option', ['--see 7', '--ou elsewhere',
+                                    '--se=7', '--res'])
+def test_13_compare_train_args_refuse_prefixes_of_its_own(
+        tmp_path, capsys, option):
+    status, err = _compare(
+        capsys, tmp_path, '--train-args=--num-examples 64 --batch-size 32 '
+        '--resize 28 --num-epochs 1 ' + option)
+    assert status == 2
+    assert 'set by compare itself' in one_error(err)
+    assert not (tmp_path / 'elsewhere').exists()
+    assert not os.path.exists(tmp_path / 'cmp' / 'batchnorm-seed0')
+
+
+@pytest.mark.parametrize('argv', [['--ou', 'x'], ['--num-epoch', '1'],
+                                  ['--see', '7']])
+def test_13_train_takes_no_abbreviated_option(tmp_path, capsys, argv):
+    with pytest.raises(SystemExit) as e:
+        cli.main(['batchnorm', *TINY, '--out', str(tmp_path / 'o'), *argv])
+    assert e.value.code == 2
+    assert 'unrecognized arguments' in one_error(capsys.readouterr().err)
+    assert not (tmp_path / 'o').exists() and not (tmp_path / 'x').exists()
+
+
+# ----------------------------------------- 24. smaller defects
+
+def test_24_compare_seeds_beyond_2_32_are_its_own_error(tmp_path, capsys):
+    status, err = _compare(capsys, tmp_path, '--seeds', '4294967296')
+    assert status == 2
+    assert one_error(err).startswith("error: --seeds '4294967296'")
