@@ -209,7 +209,7 @@ def export_run(run_dir, prefix='model', symbol=True, onnx=False):
     size; returns the paths written.
     """
     if not prefix or os.path.basename(prefix) in ('.', '..') or (
-            os.path.isabs(prefix)):
+            os.path.isabs(prefix)) or not _inside(run_dir, prefix):
         raise UsageError('--prefix %r: give a file name prefix inside the '
                          'run folder, e.g. model' % prefix)
     if onnx:
@@ -223,6 +223,17 @@ def export_run(run_dir, prefix='model', symbol=True, onnx=False):
         if onnx:
             paths.append(export_onnx(net, prefix + '.onnx', shape))
     return paths
+
+
+def _inside(run_dir, prefix):
+    """Whether ``run_dir/prefix`` stays in ``run_dir``: no ``..`` and no
+    symbolic link out of it on the way."""
+    if '..' in prefix.replace(os.sep, '/').split('/'):
+        return False
+    root = os.path.realpath(run_dir)
+    folder = os.path.realpath(os.path.dirname(os.path.join(run_dir,
+                                                           prefix)))
+    return folder == root or folder.startswith(root + os.sep)
 
 
 def build_parser():

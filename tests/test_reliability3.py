@@ -315,3 +315,18 @@ def test_24_compare_seeds_beyond_2_32_are_its_own_error(tmp_path, capsys):
     status, err = _compare(capsys, tmp_path, '--seeds', '4294967296')
     assert status == 2
     assert one_error(err).startswith("error: --seeds '4294967296'")
+
+
+# --------------------------- 14. export writes inside the run folder
+
+@pytest.mark.parametrize('prefix', ['../../escaped', 'a/../../escaped',
+                                    'link/model'])
+def test_14_export_prefix_stays_in_the_run_folder(finished, tmp_path,
+                                                  capsys, prefix):
+    from d2l_cnn import export
+    out = copy(finished, tmp_path / 'a' / 'run')
+    os.symlink(str(tmp_path), str(out / 'link'))
+    status = export.main(['--out', str(out), '--prefix', prefix])
+    assert status == 2
+    assert '--prefix' in one_error(capsys.readouterr().err)
+    assert not [p for p in tmp_path.rglob('*-symbol.json')]
