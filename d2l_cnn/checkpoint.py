@@ -20,6 +20,7 @@ import tempfile
 
 import mxnet as mx
 
+from . import safeio
 from .errors import D2LError, UsageError, mxnet_summary
 from .train import net_ctx
 
@@ -191,11 +192,12 @@ def read_meta(folder):
     of the wrong types (a hand-edited or truncated file).
     """
     try:
-        with open(os.path.join(folder, 'meta.json'), encoding='utf-8') as f:
-            meta = json.load(f)
-    except (OSError, ValueError) as e:
+        meta = json.loads(safeio.read_text(os.path.join(folder,
+                                                        'meta.json')))
+    except (OSError, ValueError, RecursionError, D2LError) as e:
         raise DamagedCheckpoint('checkpoint %s is unreadable (%s)'
-                                % (folder, e)) from None
+                                % (folder, e if str(e) else
+                                   type(e).__name__)) from None
     match = _NAME.match(os.path.basename(folder))
     problem = None
     if not isinstance(meta, dict):
@@ -327,8 +329,8 @@ def _decode(tree, arrays, shape, depth=0):
 
 def _read_layout(folder):
     """(states by index, counters) from the data-only format."""
-    with open(os.path.join(folder, STATES_LAYOUT), encoding='utf-8') as f:
-        layout = json.load(f)
+    layout = json.loads(safeio.read_text(os.path.join(folder,
+                                                      STATES_LAYOUT)))
     arrays = mx.nd.load(os.path.join(folder, STATES))
     arrays = arrays if isinstance(arrays, dict) else {}
     if not isinstance(layout, dict) or layout.get('format') != 1:
@@ -408,7 +410,7 @@ def load_states(trainer, folder):
         trees, arrays, num_update, counts = read
     except (pickle.UnpicklingError, EOFError, AttributeError, ImportError,
             IndexError, KeyError, TypeError, ValueError, RecursionError,
-            mx.base.MXNetError, OSError) as e:
+            mx.base.MXNetError, OSError, D2LError) as e:
         raise DamagedCheckpoint(
             'checkpoint %s: refused its %s (%s)'
             % (folder, STATES, mxnet_summary(e) if str(e) else

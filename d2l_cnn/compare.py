@@ -126,7 +126,12 @@ def finished_runs(out):
         folder = os.path.join(out, entry)
         if RUN_NAME.match(entry) and is_finished(folder):
             run = read_run(folder)
-            run['history'] = read_metrics(folder)
+            try:
+                run['history'] = read_metrics(folder)
+            except D2LError as e:  # a damaged run is left out, said so
+                print('note: %s; left out of the comparison' % e,
+                      file=sys.stderr)
+                continue
             if run['history']:
                 runs.append(run)
     return runs

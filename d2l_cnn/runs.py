@@ -276,6 +276,10 @@ def make_settings(model, kind='auto', ctx=None, reason=None, **changes):
     s = s.replace(**{k: v for k, v in changes.items() if v is not None})
     s.dataset  # unknown data set: the list of choices
     check_seed(s.seed)
+    if s.lr_steps and not 0 < s.lr_factor <= 1:
+        raise UsageError('--lr-factor %g: the lr steps lower the lr, give a '
+                         'factor above 0 and at most 1 (e.g. 0.1)'
+                         % s.lr_factor)
     if s.num_examples is not None and (
             not isinstance(s.num_examples, int) or s.num_examples < 1):
         raise UsageError('num_examples must be a positive whole number, '
@@ -565,7 +569,13 @@ def read_metrics(out):
     path = os.path.join(out, 'metrics.json')
     if not os.path.isfile(path):
         return []
-    return _read_json(path, list)
+    history = _read_json(path, list)
+    if not all(isinstance(r, dict) and all(
+            isinstance(r.get(k), (int, float)) and not isinstance(
+                r.get(k), bool) for k in METRICS) for r in history):
+        raise DataError('%s does not hold one record per epoch (was it '
+                        'edited?)' % path)
+    return history
 
 
 def versions():
@@ -576,14 +586,16 @@ def versions():
 
 def _read_json(path, kind=dict):
     try:
-        with open(path, encoding='utf-8') as f:
-            value = json.load(f)
+        value = json.loads(safeio.read_text(path))
     except FileNotFoundError:
         raise DataError('%s is missing: is %s the --out folder of a '
                         'training run?' % (path, os.path.dirname(path))
                         ) from None
     except (OSError, ValueError) as e:
         raise DataError('cannot read %s: %s' % (path, e)) from None
+    except RecursionError:  # [[[[...]]]] nested too deep for Python
+        raise DataError('cannot read %s: nested too deeply' % path
+                        ) from None
     if not isinstance(value, kind):
         raise DataError('%s does not describe a training run' % path)
     return value
@@ -763,6 +775,25 @@ def resume_checkpoint(out, net, trainer, expect, now, allow_changes=False):
                    'choose another --out' % (out, '; '.join(skipped)))
 
 
+def _valid_segments(saved, start_epoch):
+    """The saved settings per epoch that make sense, in order; the others
+    are skipped with a note (a hand-edited meta.json)."""
+    kept, skipped = [], []
+    for seg in saved:
+        first = seg.get('from_epoch') if isinstance(seg, dict) else None
+        if (isinstance(first, int) and not isinstance(first, bool)
+                and 1 <= first <= start_epoch
+                and first > (kept[-1]['from_epoch'] if kept else 0)):
+            kept.append(seg)
+        else:
+            skipped.append(seg)
+    if skipped:
+        print('note: skipped %d entries of the saved settings per epoch '
+              '("segments") that are not in order from epoch 1 to %d'
+              % (len(skipped), start_epoch), file=sys.stderr)
+    return kept
+
+
 def _segments(segments, num_epochs):
     """run.json's settings per epoch: ``[{epochs: [first, last], ...}]``."""
     rows = []
@@ -861,8 +892,8 @@ def _train(s, out, resume, kv, hybridize, amp, progress, command,
         saved = meta.get('segments')
         if not isinstance(saved, list) or not saved:
             saved = [{'from_epoch': 1, 'settings': meta.get('settings')}]
-        segments = [seg for seg in saved if isinstance(seg, dict) and
-                    seg.get('from_epoch', 0) <= start_epoch]
+        segments = _valid_segments(saved, start_epoch) or [
+            {'from_epoch': 1, 'settings': meta.get('settings')}]
         if changed:
             segments.append({'from_epoch': start_epoch + 1,
                              'settings': now, 'changed': changed,

@@ -330,3 +330,76 @@ def test_14_export_prefix_stays_in_the_run_folder(finished, tmp_path,
     assert status == 2
     assert '--prefix' in one_error(capsys.readouterr().err)
     assert not [p for p in tmp_path.rglob('*-symbol.json')]
+
+
+# ------------------------------ 21. hand-edited files, odd options
+
+DEEP = '[' * 100000 + ']' * 100000
+
+
+@pytest.mark.parametrize('command', ['predict', 'export'])
+def test_21_deeply_nested_run_json_is_one_line(finished, tmp_path, capsys,
+                                               command):
+    from d2l_cnn import export, predict
+    out = copy(finished, tmp_path / 'run')
+    (out / 'run.json').write_text(DEEP)
+    main = predict.main if command == 'predict' else export.main
+    status = main(['--out', str(out)])
+    line = one_error(capsys.readouterr().err)
+    assert status == 1 and 'internal error' not in line
+    assert 'nested too deeply' in line
+
+
+def _older_only(finished, tmp_path):
+    """A copy of ``finished`` stopped after epoch 1 (epoch 2 unsaved)."""
+    out = copy(finished, tmp_path / 'run')
+    shutil.rmtree(checkpoint.latest(str(out)))
+    os.remove(out / 'run.json')
+    os.remove(out / 'model.params')
+    return out
+
+
+@pytest.mark.parametrize('damage', ['deep meta.json', 'segments types'])
+def test_21_resume_over_hand_edited_meta(finished, tmp_path, capsys,
+                                         damage):
+    out = copy(finished, tmp_path / 'run')
+    if damage == 'deep meta.json':
+        # the newest is skipped with a note, the older one resumes
+        with open(os.path.join(checkpoint.latest(str(out)), 'meta.json'),
+                  'w') as f:
+            f.write(DEEP)
+        os.remove(out / 'run.json')
+        note = 'unreadable'
+    else:
+        out = _older_only(finished, tmp_path / 'x')
+        meta_path = os.path.join(checkpoint.latest(str(out)), 'meta.json')
+        meta = json.loads(open(meta_path).read())
+        meta['segments'] = [{'from_epoch': '1'}, 7, {'from_epoch': None}]
+        with open(meta_path, 'w') as f:
+            json.dump(meta, f)
+        note = 'skipped 3 entries'
+    status, _, err = train(capsys, 'batchnorm', *TINY, '--num-epochs', '2',
+                           '--optimizer', 'momentum', '--out', out,
+                           '--resume')
+    assert status == 0, err
+    assert note in err
+    run = json.loads((out / 'run.json').read_text())
+    assert run['settings_per_epoch'][-1]['epochs'][-1] == 2
+
+
+def test_21_compare_over_a_damaged_metrics_json(finished, tmp_path, capsys):
+    folder = copy(finished, tmp_path / 'cmp' / 'batchnorm-seed0')
+    (folder / 'metrics.json').write_text('[1]')
+    status, err = _compare(capsys, tmp_path)
+    assert 'internal error' not in err and 'Traceback' not in err
+    assert 'left out of the comparison' in err
+    assert status in (0, 1)
+
+
+def test_21_lr_steps_with_a_factor_above_one(tmp_path, capsys):
+    status, _, err = train(capsys, 'batchnorm', *TINY, '--lr-schedule',
+                           'constant', '--lr-steps', '1', '--lr-factor', '2',
+                           '--out', tmp_path / 'o')
+    assert status == 2
+    assert '--lr-factor 2' in one_error(err)
+    assert not (tmp_path / 'o').exists()
