@@ -188,6 +188,9 @@ def run(args, state=None):
         check_exportable(args.model)
         if args.export == 'onnx':
             check_onnx()
+    if args.out == '':
+        raise UsageError('--out is empty: give a folder (or leave --out out '
+                         'for a new runs/%s)' % args.model)
     out = args.out = args.out or default_out(args.model, args.resume)
     print(s.headline())
     try:

@@ -10,6 +10,8 @@ failures at run time), 1 for MXNet, file, encoding and memory errors
 (and for a bug: ``internal error ...``), 130 after Ctrl-C or SIGTERM.
 """
 import argparse
+import io
+import os
 import signal
 import sys
 import traceback
@@ -88,6 +90,7 @@ def run_command(body, debug=False, interrupted=None):
                                      signal.default_int_handler)
     except ValueError:  # not the main thread: leave signals alone
         previous = previous_int = None
+    stdout = sys.stdout = PipeSafe.wrap(sys.stdout)
     try:
         status = body()
         return 0 if status is None else status
@@ -115,9 +118,52 @@ def run_command(body, debug=False, interrupted=None):
                      'with the output of --debug'
                      % (type(e).__name__, str(e)[:200]), INTERNAL)
     finally:
+        if sys.stdout is stdout:
+            sys.stdout = stdout.stream
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
             signal.signal(signal.SIGINT, previous_int)
+
+
+class PipeSafe:
+    """A stdout that stops printing when its reader goes away.
+
+    ``train ... | head -1``: once ``head`` exits, writing raises
+    ``BrokenPipeError``; the work goes on (a run keeps training and
+    saving), and what it prints goes to ``/dev/null``.
+    """
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    @classmethod
+    def wrap(cls, stream):
+        return stream if isinstance(stream, cls) else cls(stream)
+
+    def _quiet(self):
+        try:  # the descriptor itself, so that exit's flush is quiet too
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, self.stream.fileno())
+            os.close(null)
+        except (OSError, ValueError, AttributeError,
+                io.UnsupportedOperation):
+            self.stream = open(os.devnull, 'w')
+
+    def write(self, text):
+        try:
+            return self.stream.write(text)
+        except BrokenPipeError:
+            self._quiet()
+            return len(text)
+
+    def flush(self):
+        try:
+            self.stream.flush()
+        except BrokenPipeError:
+            self._quiet()
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
 
 
 def _fail(debug, message, status):

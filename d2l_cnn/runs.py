@@ -679,8 +679,9 @@ class SlowRunNote:
     """After a few batches, estimate the run's length; say if it is long."""
 
     def __init__(self, ctx, batches_per_epoch, num_epochs, start_epoch,
-                 model, after=3):
-        self.ctx, self.after = ctx, after
+                 model, after=3, quick=False):
+        # quick: this run is already the quick one (cpu recipe, mnist5k)
+        self.ctx, self.after, self.quick = ctx, after, quick
         self.total = batches_per_epoch * (num_epochs - start_epoch)
         self.model, self.start, self.done = model, None, False
 
@@ -696,11 +697,14 @@ class SlowRunNote:
             self.done = True
             eta = per_batch * self.total
             if eta > SLOW_RUN:
+                hint = ('for a quick run that learns try: python -m '
+                        'd2l_cnn.train %s --data mnist5k --recipe cpu'
+                        % self.model)
+                if self.quick:
+                    hint = 'fewer --num-epochs make it shorter'
                 print('note: at %.2f s per batch this run will take about '
-                      '%s on the CPU; for a quick run that learns try: '
-                      'python -m d2l_cnn.train %s --data mnist5k '
-                      '--recipe cpu' % (per_batch, _duration(eta),
-                                        self.model), file=sys.stderr)
+                      '%s on the CPU; %s' % (per_batch, _duration(eta),
+                                             hint), file=sys.stderr)
 
 
 def _duration(seconds):
@@ -933,7 +937,8 @@ def _train(s, out, resume, kv, hybridize, amp, progress, command,
               batch_scale=num_workers, amp=amp, fixed_batch=distributed,
               batch_callbacks=[SlowRunNote(ctx, len(train_iter),
                                            s.num_epochs, start_epoch,
-                                           s.model)])
+                                           s.model, quick=s.quick and
+                                           s.data == 'mnist5k')])
     if rank == 0:
         checkpoint.atomic_save(net, os.path.join(out, 'model.params'))
         run_info.update(elapsed=time.time() - started,

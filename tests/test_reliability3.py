@@ -403,3 +403,46 @@ def test_21_lr_steps_with_a_factor_above_one(tmp_path, capsys):
     assert status == 2
     assert '--lr-factor 2' in one_error(err)
     assert not (tmp_path / 'o').exists()
+
+
+def test_24_empty_out_is_refused(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    status, _, err = train(capsys, 'batchnorm', *TINY, '--out', '')
+    assert status == 2 and '--out is empty' in one_error(err)
+    assert not (tmp_path / 'runs').exists()
+
+
+def test_24_argument_error_after_out_leaves_no_empty_folder(tmp_path,
+                                                            capsys):
+    status, _, err = train(capsys, 'batchnorm', '--data', 'mnist5k',
+                           '--num-examples', '1000000000', '--out',
+                           tmp_path / 'o')
+    assert status in (1, 2)
+    one_error(err)
+    assert not (tmp_path / 'o').exists()
+
+
+def test_24_slow_note_does_not_suggest_the_running_recipe(
+        tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(runs, 'SLOW_RUN', -1)
+    status, _, err = train(capsys, 'batchnorm', '--data', 'mnist5k',
+                           '--recipe', 'cpu', '--num-examples', '256',
+                           '--batch-size', '32', '--num-epochs', '1',
+                           '--out', tmp_path / 'o')
+    assert status == 0, err
+    assert 'this run will take about' in err
+    assert '--recipe cpu' not in err and '--num-epochs' in err
+
+
+def test_24_a_closed_stdout_pipe_does_not_stop_training(tmp_path):
+    out = tmp_path / 'run'
+    proc = subprocess.Popen(
+        [sys.executable, '-m', 'd2l_cnn.train', 'batchnorm', *TINY,
+         '--num-epochs', '3', '--out', str(out)], stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, env=env(PYTHONUNBUFFERED='1'))
+    proc.stdout.readline()  # head -1
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 0, err
+    assert 'Error' not in err
+    assert len(json.loads((out / 'metrics.json').read_text())) == 3
