@@ -9,11 +9,13 @@ written by ``d2l_cnn.runs``; errors are one line (``d2l_cnn.errors``).
 """
 import argparse
 import math
+import os
 import shlex
 import sys
 import textwrap
 
-from .errors import DataError, OneLineParser, UsageError, run_command
+from .errors import (LAUNCH_HINT, DataError, OneLineParser, UsageError,
+                     run_command)
 from .export import check_exportable, check_onnx, export_run
 from .launch import skip_exit_barrier
 from .registry import Recipe, get_recipe, list_models
@@ -181,6 +183,9 @@ def run(args, state=None):
     """
     state = {} if state is None else state
     s = settings(args)
+    if (args.kvstore or '').startswith('dist') and not os.environ.get(
+            'DMLC_ROLE'):
+        raise UsageError('--kvstore %s: %s' % (args.kvstore, LAUNCH_HINT))
     if args.allow_changes and not args.resume:
         raise UsageError('--allow-changes goes with --resume')
     # every precondition before the first batch

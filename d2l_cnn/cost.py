@@ -42,7 +42,8 @@ from mxnet import nd
 from mxnet.gluon import nn
 
 from . import data
-from .errors import D2LError, OneLineParser, UsageError, run_command
+from .errors import (D2LError, OneLineParser, UsageError, mxnet_hint,
+                     mxnet_summary, run_command)
 from .registry import get_model, get_recipe, list_models
 from .summary import count_params, initialize_if_needed
 
@@ -293,13 +294,14 @@ def cost_table(net, shape, ctx=None):
         raise UsageError('shape must be (batch, channels, ...) with '
                          'positive sizes, got %r' % (shape,))
     ctx = ctx or mx.cpu()
-    X = nd.random.uniform(shape=shape, ctx=ctx)
-    initialize_if_needed(net, X.context)
     try:
+        X = nd.random.uniform(shape=shape, ctx=ctx)
+        initialize_if_needed(net, X.context)
         records, order = _leaf_records(net, X)
     except (mx.base.MXNetError, ValueError) as e:
         raise D2LError('cannot run the network on input %s: %s'
-                       % (shape, str(e).splitlines()[0])) from None
+                       % (shape, mxnet_hint(e) or mxnet_summary(e))
+                       ) from None
     layers = []
     for top, row in records:
         row = dict(row, top=top.name)

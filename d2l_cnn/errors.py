@@ -71,6 +71,30 @@ def mxnet_summary(error):
     return text[-300:]
 
 
+LAUNCH_HINT = ('a dist_* kvstore needs a scheduler and servers: start the '
+               'command through python -m d2l_cnn.launch -n 2 -s 1 -- '
+               'python -m d2l_cnn.train ...')
+# MXNet's words -> what to do (the first that matches is said)
+HINTS = (('USE_INT64_TENSOR_SIZE', 'a tensor would hold more than 2**31 '
+          'elements, the limit of MXNet\'s pip build: try a smaller '
+          '--resize or --batch-size'),
+         ('larger than 2^31', 'a tensor would hold more than 2**31 '
+          'elements, the limit of MXNet\'s pip build: try a smaller '
+          '--resize or --batch-size'),
+         ('Failed to allocate', 'out of memory: try a smaller '
+          '--batch-size or --resize'),
+         ('find("DMLC_', LAUNCH_HINT))
+
+
+def mxnet_hint(error):
+    """What to do about an MXNet error we recognise (None otherwise)."""
+    text = str(error)
+    for words, hint in HINTS:
+        if words in text:
+            return hint
+    return None
+
+
 def _terminate(signum, frame):
     raise KeyboardInterrupt
 
@@ -103,7 +127,8 @@ def run_command(body, debug=False, interrupted=None):
             message = 'interrupted'
         return _fail(debug, message, STATUS_INTERRUPTED)
     except MXNetError as e:
-        return _fail(debug, 'MXNet failed: %s' % mxnet_summary(e), 1)
+        return _fail(debug, 'MXNet failed: %s' % (
+            mxnet_hint(e) or mxnet_summary(e)), 1)
     except OSError as e:
         return _fail(debug, 'cannot read or write %s (%s)'
                      % (e.filename or 'a file', e.strerror or e), 1)

@@ -446,3 +446,42 @@ def test_24_a_closed_stdout_pipe_does_not_stop_training(tmp_path):
     assert proc.wait(timeout=120) == 0, err
     assert 'Error' not in err
     assert len(json.loads((out / 'metrics.json').read_text())) == 3
+
+
+# ----------------------------- 19, 20. MXNet's errors, said plainly
+
+@pytest.mark.parametrize('argv', [['alexnet', '--resize', '2048',
+                                   '--batch-size', '8'],
+                                  ['alexnet', '--resize', '2048',
+                                   '--batch-size', '1024']])
+def test_19_cost_of_a_huge_input_is_one_plain_line(capsys, argv):
+    from d2l_cnn import cost
+    status = cost.main(argv + ['--debug'])
+    err = capsys.readouterr().err
+    line = [x for x in err.splitlines() if x.startswith('error')][-1]
+    assert status == 1
+    assert 'Traceback' not in line and 'USE_INT64' not in line
+    assert 'more than 2**31 elements' in line and '--resize' in line
+
+
+def test_20_dist_sync_without_the_launcher(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, '-m', 'd2l_cnn.train', 'batchnorm', *TINY,
+         '--kvstore', 'dist_sync', '--out', str(tmp_path / 'o')],
+        capture_output=True, text=True, env=env(), timeout=120)
+    assert proc.returncode in (1, 2)
+    line = one_error(proc.stderr)
+    assert 'python -m d2l_cnn.launch' in line and 'notnull' not in line
+
+
+def test_20_out_of_memory_in_mxnet_has_a_hint(capsys):
+    from mxnet.base import MXNetError
+
+    from d2l_cnn.errors import run_command
+
+    def body():
+        raise MXNetError('Traceback (most recent call last):\n  File "x"\n'
+                         'MXNetError: Failed to allocate CPU Memory')
+    assert run_command(body) == 1
+    assert 'try a smaller --batch-size' in one_error(
+        capsys.readouterr().err)
