@@ -10,6 +10,8 @@ refuses one whose files are damaged (``DamagedCheckpoint``) or whose
 optimizer state is missing (``MissingStates``), so that a resume can
 fall back to an older one.
 """
+import contextlib
+import errno
 import io
 import json
 import os
@@ -37,8 +39,38 @@ STATES = 'trainer.states'
 STATES_LAYOUT = 'trainer.json'
 
 
+class DiskFull(D2LError):
+    """No space left on the disk (or quota) while writing ``path``."""
+
+    def __init__(self, path, message=None):
+        super().__init__(message or 'no space left on the disk to write %s'
+                         % path)
+        self.path = path
+
+
+@contextlib.contextmanager
+def writing(path):
+    """Turn a full disk while writing ``path`` into ``DiskFull``: MXNet
+    says 'FileStream.Write incomplete', Python ENOSPC or EDQUOT."""
+    try:
+        yield
+    except OSError as e:
+        if e.errno in (errno.ENOSPC, getattr(errno, 'EDQUOT', -1)):
+            raise DiskFull(path) from None
+        raise
+    except mx.base.MXNetError as e:
+        if 'Write incomplete' in str(e) or 'No space' in str(e):
+            raise DiskFull(path) from None
+        raise
+
+
 def atomic_write(path, data):
     """Write ``data`` (str or bytes) to ``path`` via a temporary file."""
+    with writing(path):
+        _atomic_write(path, data)
+
+
+def _atomic_write(path, data):
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix='.tmp-', dir=folder)
     try:
@@ -60,7 +92,8 @@ def atomic_save(net, path):
     fd, tmp = tempfile.mkstemp(prefix='.tmp-', suffix='.params', dir=folder)
     os.close(fd)
     try:
-        net.save_parameters(tmp)
+        with writing(path):
+            net.save_parameters(tmp)
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
@@ -101,12 +134,13 @@ def save(out_dir, epoch, net, trainer, meta):
     tmp = tempfile.mkdtemp(prefix='.tmp-', dir=root)
     try:
         os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp's folder is private
-        net.save_parameters(os.path.join(tmp, 'model.params'))
-        if trainer is not None:  # None: the states live elsewhere
-            save_states(trainer, tmp)
-        for name in os.listdir(tmp):
-            with open(os.path.join(tmp, name), 'rb') as f:
-                os.fsync(f.fileno())
+        with writing(final):
+            net.save_parameters(os.path.join(tmp, 'model.params'))
+            if trainer is not None:  # None: the states live elsewhere
+                save_states(trainer, tmp)
+            for name in os.listdir(tmp):
+                with open(os.path.join(tmp, name), 'rb') as f:
+                    os.fsync(f.fileno())
         atomic_write(os.path.join(tmp, 'meta.json'),
                      json.dumps(dict(meta, epoch=epoch,
                                      trainer_states=trainer is not None),

@@ -16,6 +16,7 @@ import textwrap
 
 from .errors import (LAUNCH_HINT, DataError, OneLineParser, UsageError,
                      run_command)
+from .checkpoint import DiskFull
 from .export import check_exportable, check_onnx, export_run
 from .launch import skip_exit_barrier
 from .registry import Recipe, get_recipe, list_models
@@ -235,7 +236,16 @@ def main(argv=None):
             where, continue_command(argv, args.out, bool(last)))
 
     def body():
-        run(args, state)
+        try:
+            run(args, state)
+        except DiskFull as e:
+            # as after Ctrl-C: what is safe, and how to go on
+            last = last_saved(args.out)
+            where = ('the epochs before are safe in %s; free some space '
+                     'and continue with: %s'
+                     % (last, continue_command(argv, args.out, True))
+                     if last else 'no epoch had been saved')
+            raise DiskFull(e.path, '%s; %s' % (e, where)) from None
     status = run_command(body, args.debug, interrupted)
     if status and 'kv' in state:
         # a failing dist_sync worker must not wait for the others

@@ -485,3 +485,75 @@ def test_20_out_of_memory_in_mxnet_has_a_hint(capsys):
     assert run_command(body) == 1
     assert 'try a smaller --batch-size' in one_error(
         capsys.readouterr().err)
+
+
+# ------------------ 18. a full disk: one line, what is safe, what next
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 600 kB tmpfs (root only): room for one epoch's checkpoint."""
+    mount = tmp_path / 'disk'
+    mount.mkdir()
+    done = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=600k',
+                           'tmpfs', str(mount)], capture_output=True)
+    if done.returncode:
+        pytest.skip('cannot mount a tmpfs here (not root?)')
+    try:
+        yield mount
+    finally:
+        subprocess.run(['umount', str(mount)])
+
+
+def _disk_full_line(err, out, name, epoch=1):
+    line = one_error(err)
+    assert 'no space left on the disk to write' in line and name in line
+    assert 'epochs before are safe in %s' % os.path.join(
+        str(out), checkpoint.FOLDER, 'epoch-%04d' % epoch) in line
+    assert line.endswith('--resume')
+    return line
+
+
+def test_18_disk_full_during_a_checkpoint(small_disk, capsys):
+    out = small_disk / 'run'
+    status, _, err = train(capsys, 'batchnorm', *TINY, '--num-epochs', '3',
+                           '--out', out)
+    assert status == 1
+    _disk_full_line(err, out, 'epoch-0002')
+    assert checkpoint.read_meta(checkpoint.latest(str(out)))['epoch'] == 1
+
+
+def test_18_disk_full_during_the_metrics(tmp_path, capsys, monkeypatch):
+    import errno
+    out = tmp_path / 'run'
+    write = checkpoint._atomic_write
+
+    def full_at_epoch_2(path, data):
+        if path.endswith('metrics.csv') and b'\n2,' in (
+                data if isinstance(data, bytes) else data.encode()):
+            raise OSError(errno.ENOSPC, 'No space left on device')
+        write(path, data)
+    monkeypatch.setattr(checkpoint, '_atomic_write', full_at_epoch_2)
+    status, _, err = train(capsys, 'batchnorm', *TINY, '--num-epochs', '3',
+                           '--out', out)
+    assert status == 1
+    # the checkpoint of epoch 2 is written before its metrics
+    _disk_full_line(err, out, 'metrics.csv', epoch=2)
+
+
+def test_18_disk_full_during_an_export(finished, tmp_path, capsys,
+                                       monkeypatch):
+    from mxnet import gluon
+    from mxnet.base import MXNetError
+
+    from d2l_cnn import export
+    out = copy(finished, tmp_path / 'run')
+
+    def full(*args, **kwargs):
+        raise MXNetError('Traceback (most recent call last):\n'
+                         'MXNetError: FileStream.Write incomplete')
+    monkeypatch.setattr(gluon.HybridBlock, 'export', full)
+    status = export.main(['--out', str(out)])
+    line = one_error(capsys.readouterr().err)
+    assert status == 1
+    assert 'no space left on the disk to write' in line
+    assert 'model-0000.params' in line and 'unchanged' in line
