@@ -14,6 +14,8 @@ import io
 import os
 import signal
 import sys
+import threading
+import time
 import traceback
 
 from mxnet.base import MXNetError
@@ -95,7 +97,12 @@ def mxnet_hint(error):
     return None
 
 
+# how many SIGINT / SIGTERM Python's handlers have run (see Watchdog)
+_HANDLED = [0]
+
+
 def _terminate(signum, frame):
+    _HANDLED[0] += 1
     raise KeyboardInterrupt
 
 
@@ -110,11 +117,12 @@ def run_command(body, debug=False, interrupted=None):
     try:
         previous = signal.signal(signal.SIGTERM, _terminate)
         # Ctrl-C raises KeyboardInterrupt again (see _threads)
-        previous_int = signal.signal(signal.SIGINT,
-                                     signal.default_int_handler)
+        previous_int = signal.signal(signal.SIGINT, _terminate)
     except ValueError:  # not the main thread: leave signals alone
         previous = previous_int = None
     stdout = sys.stdout = PipeSafe.wrap(sys.stdout)
+    watchdog = (Watchdog.start(debug, interrupted) if previous is not None
+                else None)
     try:
         status = body()
         return 0 if status is None else status
@@ -143,11 +151,92 @@ def run_command(body, debug=False, interrupted=None):
                      'with the output of --debug'
                      % (type(e).__name__, str(e)[:200]), INTERNAL)
     finally:
+        if watchdog is not None:
+            watchdog.stop()
         if sys.stdout is stdout:
             sys.stdout = stdout.stream
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
             signal.signal(signal.SIGINT, previous_int)
+
+
+class Watchdog:
+    """Ends the command when a signal cannot reach it.
+
+    SIGTERM and Ctrl-C become ``KeyboardInterrupt`` only when Python
+    runs: while MXNet blocks in C (a ``dist_sync`` worker waiting for
+    its scheduler, a long operator) nothing happens. Python's C-level
+    handler also writes the signal's number to a wakeup descriptor
+    (``signal.set_wakeup_fd``); this thread reads it, and if Python's
+    own handler (``_terminate``) has not run ``GRACE`` seconds later,
+    it prints the same one line as an interrupt and ends the process
+    (status 130). Files are written by rename, so nothing half-written
+    is left.
+    """
+
+    GRACE = 3.0
+
+    def __init__(self, debug, interrupted):
+        self.interrupted = interrupted
+        self.done = threading.Event()
+        self.read, self.write = os.pipe()
+        os.set_blocking(self.write, False)
+        self.previous = signal.set_wakeup_fd(self.write,
+                                             warn_on_full_buffer=False)
+        self.thread = threading.Thread(target=self._watch, daemon=True,
+                                       name='d2l_cnn-watchdog')
+        self.thread.start()
+
+    @classmethod
+    def start(cls, debug, interrupted):
+        try:
+            return cls(debug, interrupted)
+        except (ValueError, OSError):  # not the main thread
+            return None
+
+    def _watch(self):
+        seen = _HANDLED[0]
+        while not self.done.is_set():
+            try:
+                got = os.read(self.read, 64)
+            except OSError:
+                return
+            if self.done.is_set() or not got:
+                return
+            seen += sum(b in (signal.SIGINT, signal.SIGTERM) for b in got)
+            if _HANDLED[0] >= seen:
+                continue
+            # Python's handler has not run: wait for it a little
+            deadline = time.monotonic() + self.GRACE
+            while _HANDLED[0] < seen and time.monotonic() < deadline:
+                if self.done.wait(0.05):
+                    return
+            if _HANDLED[0] >= seen:
+                continue  # it ran: the interrupt takes its course
+            try:
+                message = (self.interrupted() if self.interrupted
+                           else 'interrupted')
+            except Exception:
+                message = 'interrupted'
+            try:
+                sys.stderr.write('\nerror: %s\n' % message)
+                sys.stderr.flush()
+            finally:
+                os._exit(STATUS_INTERRUPTED)
+
+    def stop(self):
+        self.done.set()
+        try:
+            signal.set_wakeup_fd(self.previous)
+        except ValueError:
+            pass
+        try:
+            os.write(self.write, b'\0')  # wake the thread up
+        except OSError:
+            pass
+        self.thread.join(1.0)
+        os.close(self.write)
+        os.close(self.read)
 
 
 class PipeSafe:

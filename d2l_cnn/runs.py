@@ -52,6 +52,7 @@ from mxnet.contrib import amp as mx_amp
 
 from . import __version__, checkpoint, data, safeio, summary
 from .errors import D2LError, DataError, UsageError, mxnet_summary
+from .launch import create_kvstore
 from .registry import Recipe, get_entry, get_model, get_recipe
 from .train import (check_seed, make_initializer, make_trainer, parse_ctx,
                     seed_everything, train_ch5)
@@ -833,7 +834,7 @@ def train_run(s, out, resume=False, kvstore=None, hybridize=True,
                          '(--ctx gpu)')
     kv, rank = None, 0
     if kvstore:
-        kv = state['kv'] = mx.kv.create(kvstore)
+        kv = state['kv'] = create_kvstore(kvstore)
         rank = kv.rank
     state['rank'] = rank
     if rank != 0:  # only rank 0 writes the folder

@@ -10,6 +10,7 @@ import json
 import os
 import pickle
 import shutil
+import signal
 import subprocess
 import sys
 
@@ -557,3 +558,48 @@ def test_18_disk_full_during_an_export(finished, tmp_path, capsys,
     assert status == 1
     assert 'no space left on the disk to write' in line
     assert 'model-0000.params' in line and 'unchanged' in line
+
+
+# ------------- 6. a worker without its scheduler ends, said plainly
+
+def _lonely_worker(tmp_path, **extra):
+    """A dist_sync worker whose scheduler (a free port) never comes."""
+    from d2l_cnn.launch import free_port
+    roles = dict(DMLC_ROLE='worker', DMLC_PS_ROOT_URI='127.0.0.1',
+                 DMLC_PS_ROOT_PORT=str(free_port()), DMLC_NUM_SERVER='1',
+                 DMLC_NUM_WORKER='1', **extra)
+    return subprocess.Popen(
+        [sys.executable, '-m', 'd2l_cnn.train', 'batchnorm', *TINY,
+         '--kvstore', 'dist_sync', '--out', str(tmp_path / 'o')],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=env(**roles))
+
+
+@pytest.mark.parametrize('sig', [signal.SIGTERM, signal.SIGINT])
+def test_6_a_worker_blocked_in_mxnet_ends_on_a_signal(tmp_path, sig):
+    import time
+    proc = _lonely_worker(tmp_path)
+    try:
+        assert proc.stdout.readline().startswith('run: ')
+        time.sleep(1.0)  # now inside mx.kv.create, in C
+        proc.send_signal(sig)
+        start = time.monotonic()
+        _, err = proc.communicate(timeout=15)
+        took = time.monotonic() - start
+    finally:
+        proc.kill()
+    assert proc.returncode == 130
+    assert one_error(err).startswith('error: interrupted')
+    assert took < 8
+
+
+def test_6_a_worker_says_it_cannot_reach_its_scheduler(tmp_path):
+    proc = _lonely_worker(tmp_path, D2L_CNN_CONNECT_TIMEOUT='2')
+    try:
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 1
+    line = one_error(err)
+    assert 'cannot reach the scheduler at 127.0.0.1:' in line
+    assert 'python -m d2l_cnn.launch' in line
