@@ -273,6 +273,10 @@ def load(folder, net, trainer, expect, need_states=True):
         raise MissingStates(
             'checkpoint %s has no trainer.states (the optimizer\'s '
             'momentum and step count)' % folder)
+    if not os.path.isfile(os.path.join(folder, 'model.params')):
+        # missing, or a FIFO / device MXNet would read for ever
+        raise DamagedCheckpoint('checkpoint %s has no model.params file'
+                                % folder)
     try:
         net.load_parameters(os.path.join(folder, 'model.params'),
                             ctx=net_ctx(net))

@@ -603,3 +603,20 @@ def test_6_a_worker_says_it_cannot_reach_its_scheduler(tmp_path):
     line = one_error(err)
     assert 'cannot reach the scheduler at 127.0.0.1:' in line
     assert 'python -m d2l_cnn.launch' in line
+
+
+def test_21_a_fifo_in_a_run_folder_blocks_nothing(finished, tmp_path,
+                                                  capsys):
+    out = copy(finished, tmp_path / 'run')
+    newest = checkpoint.latest(str(out))
+    for path in (os.path.join(newest, 'model.params'),
+                 os.path.join(newest, 'meta.json')):
+        os.remove(path)
+        os.mkfifo(path)
+    os.remove(out / 'run.json')
+    os.mkfifo(out / 'run.json')
+    status, stdout, err = train(capsys, 'batchnorm', *TINY, '--num-epochs',
+                                '2', '--optimizer', 'momentum', '--out',
+                                out, '--resume')
+    assert status == 0, err  # from the older checkpoint
+    assert 'resuming from epoch 1' in stdout
