@@ -1,8 +1,10 @@
 """Per-epoch checkpoints that a kill at any instant cannot break.
 
 A checkpoint is a folder ``checkpoints/epoch-0003`` in the run's output
-folder holding the parameters, the trainer (optimizer) state and
-``meta.json`` (epoch, history, model, settings, ...). It is written
+folder holding the parameters, the trainer (optimizer) state as data
+(``trainer.states`` arrays and ``trainer.json``: see ``save_states``;
+never a pickle) and ``meta.json`` (epoch, history, model, settings,
+...). It is written
 under a temporary name and renamed into place, so a run killed at any
 moment leaves the previous checkpoint or the new one, never half of
 one. ``candidates`` lists the complete ones newest first; ``load``

@@ -823,8 +823,9 @@ def train_run(s, out, resume=False, kvstore=None, hybridize=True,
     (``RunLock``). ``kvstore`` names how gradients are combined
     (``dist_sync``: one process of a launch job; only rank 0 writes).
     ``state`` (a dict) receives the kvstore, so a failing ``dist_sync``
-    worker can leave without waiting for the others. Returns the
-    history (one dict per epoch).
+    worker can leave without waiting for the others. ``force`` trains
+    into a folder holding files no run writes (``prepare_out``).
+    Returns the history (one dict per epoch).
     """
     state = {} if state is None else state
     ctx = s.contexts
