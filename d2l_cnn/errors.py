@@ -120,6 +120,7 @@ def run_command(body, debug=False, interrupted=None):
         previous_int = signal.signal(signal.SIGINT, _terminate)
     except ValueError:  # not the main thread: leave signals alone
         previous = previous_int = None
+    wrapped = not isinstance(sys.stdout, PipeSafe)  # not yet (nested)
     stdout = sys.stdout = PipeSafe.wrap(sys.stdout)
     watchdog = (Watchdog.start(debug, interrupted) if previous is not None
                 else None)
@@ -153,7 +154,7 @@ def run_command(body, debug=False, interrupted=None):
     finally:
         if watchdog is not None:
             watchdog.stop()
-        if sys.stdout is stdout:
+        if wrapped and sys.stdout is stdout:
             sys.stdout = stdout.stream
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
