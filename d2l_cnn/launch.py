@@ -103,6 +103,8 @@ DEFAULT_SSH = 'ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new'
 PASS_ENV_PREFIXES = ('MXNET_', 'PS_')
 PASS_ENV = ('PYTHONPATH', 'OMP_NUM_THREADS', 'DMLC_INTERFACE')
 STATUS_TIMEOUT = 124
+# seconds a dist_* worker waits for its scheduler (create_kvstore)
+CONNECT_TIMEOUT = 60
 
 
 def free_port(host=LOOPBACK):
@@ -167,6 +169,41 @@ def describe_exit(returncode):
             name = 'signal %d' % -returncode
         return 'was killed by %s' % name
     return 'exited with status %d' % returncode
+
+
+def create_kvstore(name):
+    """``mx.kv.create(name)``; a ``dist_*`` store that cannot reach its
+    scheduler within ``$D2L_CNN_CONNECT_TIMEOUT`` seconds (default
+    ``CONNECT_TIMEOUT``) ends the process with one line (status 1):
+    MXNet would wait for it for ever, in C, deaf to signals."""
+    import mxnet as mx
+    if not name.startswith('dist'):
+        return mx.kv.create(name)
+    text = os.environ.get('D2L_CNN_CONNECT_TIMEOUT', str(CONNECT_TIMEOUT))
+    try:
+        timeout = float(text)
+        if not timeout > 0:
+            raise ValueError
+    except ValueError:
+        raise UsageError('D2L_CNN_CONNECT_TIMEOUT=%r: give seconds, e.g. '
+                         '60' % text) from None
+    where = '%s:%s' % (os.environ.get('DMLC_PS_ROOT_URI'),
+                       os.environ.get('DMLC_PS_ROOT_PORT'))
+    done = threading.Event()
+
+    def give_up():
+        if not done.wait(timeout):
+            sys.stderr.write(
+                '\nerror: cannot reach the scheduler at %s after %g s; '
+                'start the job with python -m d2l_cnn.launch (or raise '
+                'D2L_CNN_CONNECT_TIMEOUT)\n' % (where, timeout))
+            sys.stderr.flush()
+            os._exit(1)
+    threading.Thread(target=give_up, daemon=True).start()
+    try:
+        return mx.kv.create(name)
+    finally:
+        done.set()
 
 
 def skip_exit_barrier(kv):
