@@ -19,10 +19,10 @@ from .errors import (LAUNCH_HINT, DataError, OneLineParser, UsageError,
                      non_negative, positive, run_command)
 from .export import check_exportable, check_onnx, export_run
 from .fit import train_run
-from .launch import skip_exit_barrier
 from .registry import Recipe, get_recipe, list_models
 from .rundir import default_out, last_saved
 from .settings import RECIPE_CHOICES, make_settings
+from .worker import skip_exit_barrier
 
 KVSTORES = ('local', 'device', 'dist_sync', 'dist_device_sync')
 

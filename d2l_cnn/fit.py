@@ -18,12 +18,12 @@ from mxnet.contrib import amp as mx_amp
 from . import checkpoint
 from .devices import seed_everything
 from .errors import D2LError, UsageError
-from .launch import create_kvstore
 from .loop import train_ch5
 from .registry import Recipe, get_entry, get_model
 from .rundir import (RunDir, RunLock, is_finished, make_out, prepare_out,
                      versions, write_metrics)
 from .settings import check_input_size
+from .worker import create_kvstore
 
 
 # Say so when a run on the CPU would take longer than this (seconds).

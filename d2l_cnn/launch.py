@@ -33,7 +33,8 @@ servers run the optimizer). With ``update_on_kvstore=False`` MXNet 1.9.1
 here gave one worker a wrong sum in its first step in about 3 runs of
 10, after which the workers disagree. Every worker must make the same
 number of steps, or the job desynchronises or hangs. A worker that
-fails should call ``skip_exit_barrier(kv)`` before exiting.
+fails should call ``skip_exit_barrier(kv)`` before exiting (the
+worker's side, joining and leaving a job, is in ``d2l_cnn.worker``).
 
 Every line a process prints is forwarded with its name in front
 (``[worker 0] epoch 1, ...``, stderr to stderr). When any process fails
@@ -83,7 +84,6 @@ Environment variables ``PYTHONPATH``, ``OMP_NUM_THREADS``, ``MXNET_*``,
 NAME=VALUE`` adds more).
 """
 import argparse
-import ctypes
 import os
 import shlex
 import signal
@@ -93,8 +93,6 @@ import sys
 import threading
 import time
 
-from mxnet.base import _LIB, check_call
-
 from .errors import OneLineParser, UsageError, run_command
 
 LOOPBACK = '127.0.0.1'
@@ -103,8 +101,6 @@ DEFAULT_SSH = 'ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new'
 PASS_ENV_PREFIXES = ('MXNET_', 'PS_')
 PASS_ENV = ('PYTHONPATH', 'OMP_NUM_THREADS', 'DMLC_INTERFACE')
 STATUS_TIMEOUT = 124
-# seconds a dist_* worker waits for its scheduler (create_kvstore)
-CONNECT_TIMEOUT = 60
 
 
 def free_port(host=LOOPBACK):
@@ -169,55 +165,6 @@ def describe_exit(returncode):
             name = 'signal %d' % -returncode
         return 'was killed by %s' % name
     return 'exited with status %d' % returncode
-
-
-def create_kvstore(name):
-    """``mx.kv.create(name)``; a ``dist_*`` store that cannot reach its
-    scheduler within ``$D2L_CNN_CONNECT_TIMEOUT`` seconds (default
-    ``CONNECT_TIMEOUT``) ends the process with one line (status 1):
-    MXNet would wait for it for ever, in C, deaf to signals."""
-    import mxnet as mx
-    if not name.startswith('dist'):
-        return mx.kv.create(name)
-    text = os.environ.get('D2L_CNN_CONNECT_TIMEOUT', str(CONNECT_TIMEOUT))
-    try:
-        timeout = float(text)
-        if not timeout > 0:
-            raise ValueError
-    except ValueError:
-        raise UsageError('D2L_CNN_CONNECT_TIMEOUT=%r: give seconds, e.g. '
-                         '60' % text) from None
-    where = '%s:%s' % (os.environ.get('DMLC_PS_ROOT_URI'),
-                       os.environ.get('DMLC_PS_ROOT_PORT'))
-    done = threading.Event()
-
-    def give_up():
-        if not done.wait(timeout):
-            sys.stderr.write(
-                '\nerror: cannot reach the scheduler at %s after %g s; '
-                'start the job with python -m d2l_cnn.launch (or raise '
-                'D2L_CNN_CONNECT_TIMEOUT)\n' % (where, timeout))
-            sys.stderr.flush()
-            os._exit(1)
-    threading.Thread(target=give_up, daemon=True).start()
-    try:
-        return mx.kv.create(name)
-    finally:
-        done.set()
-
-
-def skip_exit_barrier(kv):
-    """Let this worker exit without waiting for the others (on failure).
-
-    At exit MXNet's dist kvstore waits at a barrier for every worker;
-    when one worker fails while the others wait for its gradients, that
-    barrier is never reached and the failing process hangs instead of
-    exiting. Call this before leaving with an error, so the launcher
-    sees the status and stops the rest. A no-op for other kvstores.
-    """
-    if 'dist' in getattr(kv, 'type', ''):
-        check_call(_LIB.MXKVStoreSetBarrierBeforeExit(kv.handle,
-                                                      ctypes.c_int(0)))
 
 
 class Job:
