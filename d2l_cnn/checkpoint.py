@@ -1,8 +1,10 @@
 """Per-epoch checkpoints that a kill at any instant cannot break.
 
 A checkpoint is a folder ``checkpoints/epoch-0003`` in the run's output
-folder holding the parameters, the trainer (optimizer) state and
-``meta.json`` (epoch, history, model, settings, ...). It is written
+folder holding the parameters, the trainer (optimizer) state as data
+(``trainer.states`` arrays and ``trainer.json``: see ``save_states``;
+never a pickle) and ``meta.json`` (epoch, history, model, settings,
+...). It is written
 under a temporary name and renamed into place, so a run killed at any
 moment leaves the previous checkpoint or the new one, never half of
 one. ``candidates`` lists the complete ones newest first; ``load``
@@ -10,12 +12,19 @@ refuses one whose files are damaged (``DamagedCheckpoint``) or whose
 optimizer state is missing (``MissingStates``), so that a resume can
 fall back to an older one.
 """
+import contextlib
+import errno
+import io
 import json
 import os
+import pickle
 import re
 import shutil
 import tempfile
 
+import mxnet as mx
+
+from . import safeio
 from .devices import net_ctx
 from .errors import D2LError, UsageError, mxnet_summary
 
@@ -30,10 +39,45 @@ HISTORY_KEYS = ('epoch', 'loss', 'train_acc', 'test_acc', 'time',
                 'examples_per_sec')
 _NAME = re.compile(r'^epoch-(\d{4,})$')
 KEEP = 2
+# the optimizer's state: its arrays (``nd.save``, data only) and how
+# they fit together with its step counters (JSON); both are plain data
+# that loading cannot turn into code (MXNet's own ``save_states`` is a
+# pickle, and unpickling a planted file runs its code)
+STATES_LAYOUT = 'trainer.json'
+
+
+class DiskFull(D2LError):
+    """No space left on the disk (or quota) while writing ``path``."""
+
+    def __init__(self, path, message=None):
+        super().__init__(message or 'no space left on the disk to write %s'
+                         % path)
+        self.path = path
+
+
+@contextlib.contextmanager
+def writing(path):
+    """Turn a full disk while writing ``path`` into ``DiskFull``: MXNet
+    says 'FileStream.Write incomplete', Python ENOSPC or EDQUOT."""
+    try:
+        yield
+    except OSError as e:
+        if e.errno in (errno.ENOSPC, getattr(errno, 'EDQUOT', -1)):
+            raise DiskFull(path) from None
+        raise
+    except mx.base.MXNetError as e:
+        if 'Write incomplete' in str(e) or 'No space' in str(e):
+            raise DiskFull(path) from None
+        raise
 
 
 def atomic_write(path, data):
     """Write ``data`` (str or bytes) to ``path`` via a temporary file."""
+    with writing(path):
+        _atomic_write(path, data)
+
+
+def _atomic_write(path, data):
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix='.tmp-', dir=folder)
     try:
@@ -55,7 +99,8 @@ def atomic_save(net, path):
     fd, tmp = tempfile.mkstemp(prefix='.tmp-', suffix='.params', dir=folder)
     os.close(fd)
     try:
-        net.save_parameters(tmp)
+        with writing(path):
+            net.save_parameters(tmp)
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
@@ -85,18 +130,24 @@ def save(out_dir, epoch, net, trainer, meta):
     ``trainer=None`` saves the parameters only (under ``dist_sync`` the
     optimizer's state lives on the servers).
     """
-    root = os.path.join(out_dir, FOLDER)
-    os.makedirs(root, exist_ok=True)
+    if not os.path.isdir(out_dir):
+        # never recreate it: another command may own the new one
+        raise D2LError('the run folder %s was removed while this run '
+                       'wrote it; stopped without writing more' % out_dir)
+    root = check_folder(out_dir)
+    if not os.path.isdir(root):
+        os.mkdir(root)
     final = os.path.join(root, EPOCH % epoch)
     tmp = tempfile.mkdtemp(prefix='.tmp-', dir=root)
     try:
         os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp's folder is private
-        net.save_parameters(os.path.join(tmp, PARAMS))
-        if trainer is not None:  # None: the states live elsewhere
-            trainer.save_states(os.path.join(tmp, STATES))
-        for name in os.listdir(tmp):
-            with open(os.path.join(tmp, name), 'rb') as f:
-                os.fsync(f.fileno())
+        with writing(final):
+            net.save_parameters(os.path.join(tmp, PARAMS))
+            if trainer is not None:  # None: the states live elsewhere
+                save_states(trainer, tmp)
+            for name in os.listdir(tmp):
+                with open(os.path.join(tmp, name), 'rb') as f:
+                    os.fsync(f.fileno())
         atomic_write(os.path.join(tmp, META),
                      json.dumps(dict(meta, epoch=epoch,
                                      trainer_states=trainer is not None),
@@ -109,6 +160,20 @@ def save(out_dir, epoch, net, trainer, meta):
         raise
     _prune(root)
     return final
+
+
+def check_folder(out_dir):
+    """``out_dir/checkpoints``, refused (``D2LError``) when it is a
+    symbolic link or not a folder: the clean-up of leftovers deletes in
+    it, and must never delete in a folder elsewhere."""
+    root = os.path.join(out_dir, FOLDER)
+    if os.path.islink(root) or (os.path.lexists(root)
+                                and not os.path.isdir(root)):
+        raise D2LError('%s is %s, not a folder of checkpoints; move it '
+                       'away (nothing in it was touched)'
+                       % (root, 'a symbolic link' if os.path.islink(root)
+                          else 'a file'))
+    return root
 
 
 def _complete(root):
@@ -168,11 +233,11 @@ def read_meta(folder):
     of the wrong types (a hand-edited or truncated file).
     """
     try:
-        with open(os.path.join(folder, META), encoding='utf-8') as f:
-            meta = json.load(f)
-    except (OSError, ValueError) as e:
+        meta = json.loads(safeio.read_text(os.path.join(folder, META)))
+    except (OSError, ValueError, RecursionError, D2LError) as e:
         raise DamagedCheckpoint('checkpoint %s is unreadable (%s)'
-                                % (folder, e)) from None
+                                % (folder, e if str(e) else
+                                   type(e).__name__)) from None
     match = _NAME.match(os.path.basename(folder))
     problem = None
     if not isinstance(meta, dict):
@@ -214,13 +279,202 @@ def load(folder, net, trainer, expect, need_states=True):
         raise MissingStates(
             'checkpoint %s has no trainer.states (the optimizer\'s '
             'momentum and step count)' % folder)
+    if not os.path.isfile(os.path.join(folder, PARAMS)):
+        # missing, or a FIFO / device MXNet would read for ever
+        raise DamagedCheckpoint('checkpoint %s has no model.params file'
+                                % folder)
     try:
         net.load_parameters(os.path.join(folder, PARAMS),
                             ctx=net_ctx(net))
         if trainer is not None and os.path.isfile(states):
-            trainer.load_states(states)
+            load_states(trainer, folder)
+    except DamagedCheckpoint:
+        raise
     except Exception as e:  # MXNet raises many kinds here
         raise DamagedCheckpoint('checkpoint %s does not fit this network '
                                 '(%s)' % (folder, mxnet_summary(e))
                                 ) from None
     return meta
+
+
+# ------------------------------------------- the optimizer's state
+
+def _updaters(trainer):
+    """The ``Updater``s holding ``trainer``'s optimizer state."""
+    if not trainer._kv_initialized:
+        trainer._init_kvstore()
+    if trainer._params_to_init:
+        trainer._init_params()
+    if trainer._update_on_kvstore:
+        return [trainer._kvstore._updater]
+    return trainer._updaters
+
+
+def save_states(trainer, folder):
+    """Write ``trainer``'s optimizer state into ``folder`` as data.
+
+    ``trainer.states`` holds the state arrays (momentum, Adam's moments)
+    through ``nd.save``; ``trainer.json`` their layout per parameter and
+    the step counters (``num_update`` and the per-parameter counts that
+    Adam's bias correction and the lr schedule read). MXNet's schedules
+    are functions of ``num_update``, so nothing else is needed.
+    """
+    updater = _updaters(trainer)[0]
+    optimizer = updater.optimizer
+    arrays = {}
+
+    def encode(state, name):
+        if state is None:
+            return None
+        if isinstance(state, mx.nd.NDArray):
+            arrays[name] = state
+            return name
+        if isinstance(state, (tuple, list)):
+            return {type(state).__name__: [
+                encode(s, '%s.%d' % (name, i)) for i, s in enumerate(state)]}
+        raise TypeError('cannot save an optimizer state of type %s'
+                        % type(state).__name__)
+
+    layout = {
+        'format': 1,
+        'num_update': optimizer.num_update,
+        'counts': [[device, sorted(counts.items())] for device, counts in
+                   sorted(optimizer._all_index_update_counts.items())],
+        'states': [[idx, encode(state, 'state:%s' % idx)]
+                   for idx, state in sorted(updater.states.items())]}
+    mx.nd.save(os.path.join(folder, STATES), arrays)
+    with open(os.path.join(folder, STATES_LAYOUT), 'w') as f:
+        json.dump(layout, f)
+
+
+def _whole(value, low=0):
+    if not _is_int(value) or value < low:
+        raise ValueError('%r is not a count' % (value,))
+    return value
+
+
+def _decode(tree, arrays, shape, depth=0):
+    """A state from its layout: None, an array name, {tuple|list: [...]}."""
+    if tree is None:
+        return None
+    if isinstance(tree, str):
+        array = arrays[tree]
+        if array.shape != shape:
+            raise ValueError('%s has shape %s, its parameter %s'
+                             % (tree, array.shape, shape))
+        return array
+    if isinstance(tree, dict) and len(tree) == 1 and depth < 4:
+        (kind, items), = tree.items()
+        if kind in ('tuple', 'list') and isinstance(items, list):
+            items = [_decode(t, arrays, shape, depth + 1) for t in items]
+            return tuple(items) if kind == 'tuple' else items
+    raise ValueError('unknown state %.60r' % (tree,))
+
+
+def _read_layout(folder):
+    """(states by index, counters) from the data-only format."""
+    layout = json.loads(safeio.read_text(os.path.join(folder,
+                                                      STATES_LAYOUT)))
+    arrays = mx.nd.load(os.path.join(folder, STATES))
+    arrays = arrays if isinstance(arrays, dict) else {}
+    if not isinstance(layout, dict) or layout.get('format') != 1:
+        raise ValueError('%s is not a layout of format 1' % STATES_LAYOUT)
+    states = dict((_whole(idx), tree) for idx, tree in layout['states'])
+    counts = {_whole(device): {_whole(idx): _whole(n) for idx, n in pairs}
+              for device, pairs in layout['counts']}
+    return states, arrays, _whole(layout['num_update']), counts
+
+
+class _StatesUnpickler(pickle.Unpickler):
+    """Unpickles only what MXNet's ``trainer.states`` holds: arrays,
+    bytearrays, optimizers and lr schedulers (no function, no code)."""
+
+    def find_class(self, module, name):
+        allowed = {('mxnet.ndarray.ndarray', 'NDArray'): mx.nd.NDArray,
+                   ('builtins', 'bytearray'): bytearray}
+        if (module, name) in allowed:
+            return allowed[module, name]
+        for kind, home in ((mx.optimizer.Optimizer,
+                            'mxnet.optimizer.optimizer'),
+                           (mx.lr_scheduler.LRScheduler,
+                            'mxnet.lr_scheduler')):
+            found = getattr(mx.optimizer if kind is mx.optimizer.Optimizer
+                            else mx.lr_scheduler, name, None)
+            if (module == home and isinstance(found, type)
+                    and issubclass(found, kind)):
+                return found
+        raise pickle.UnpicklingError('it names %s.%s, which no optimizer '
+                                     'state holds' % (module, name))
+
+
+def _read_legacy(folder):
+    """(states, arrays, num_update, counts) from MXNet's pickle, read
+    with ``_StatesUnpickler``: plain data or a refusal."""
+    with open(os.path.join(folder, STATES), 'rb') as f:
+        value = _StatesUnpickler(io.BytesIO(f.read())).load()
+    states, optimizer = value if isinstance(value, tuple) else (value, None)
+    if not isinstance(states, dict) or not isinstance(
+            optimizer, mx.optimizer.Optimizer):
+        raise ValueError('it holds no optimizer')
+    arrays = {}
+
+    def encode(state, name):
+        if isinstance(state, mx.nd.NDArray):
+            arrays[name] = state
+            return name
+        if isinstance(state, (tuple, list)):
+            return {type(state).__name__: [
+                encode(s, '%s.%d' % (name, i)) for i, s in enumerate(state)]}
+        if state is None:
+            return None
+        raise ValueError('a state of type %s' % type(state).__name__)
+    trees = {_whole(idx): encode(state, str(idx))
+             for idx, state in states.items()}
+    counts = {_whole(device): {_whole(idx): _whole(n) for idx, n in
+                               pairs.items()}
+              for device, pairs in vars(optimizer).get(
+                  '_all_index_update_counts', {}).items()}
+    return trees, arrays, _whole(vars(optimizer).get('num_update')), counts
+
+
+def load_states(trainer, folder):
+    """Restore ``trainer``'s optimizer state saved by ``save_states``.
+
+    A ``trainer.states`` of MXNet's own format (a pickle, from before
+    ``trainer.json``) is read only if it holds nothing but arrays,
+    optimizers and schedulers; anything else is refused
+    (``DamagedCheckpoint``), never run.
+    """
+    legacy = not os.path.isfile(os.path.join(folder, STATES_LAYOUT))
+    try:
+        if legacy:
+            read = _read_legacy(folder)
+        else:
+            read = _read_layout(folder)
+        trees, arrays, num_update, counts = read
+    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError,
+            IndexError, KeyError, TypeError, ValueError, RecursionError,
+            mx.base.MXNetError, OSError, D2LError) as e:
+        raise DamagedCheckpoint(
+            'checkpoint %s: refused its %s (%s)'
+            % (folder, STATES, mxnet_summary(e) if str(e) else
+               type(e).__name__)) from None
+    updaters = _updaters(trainer)
+    params = trainer._params
+    try:
+        for updater in updaters:
+            # each updater its own arrays: they move to its device
+            own = {k: v.copy() for k, v in arrays.items()}
+            updater.states = {
+                idx: _decode(tree, own, params[idx].shape)
+                for idx, tree in trees.items()}
+            updater.states_synced = dict.fromkeys(updater.states, False)
+    except (IndexError, KeyError, ValueError) as e:
+        raise DamagedCheckpoint('checkpoint %s: %s does not fit this '
+                                'network (%s)' % (folder, STATES, e)
+                                ) from None
+    optimizer = updaters[0].optimizer
+    optimizer.num_update = num_update
+    optimizer._all_index_update_counts = counts or {0: {}}
+    optimizer._index_update_count = optimizer._all_index_update_counts[
+        min(optimizer._all_index_update_counts)]

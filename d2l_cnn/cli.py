@@ -8,19 +8,21 @@ printed says which recipe runs and why. The run folder (``--out``) is
 written by ``d2l_cnn.fit``; errors are one line (``d2l_cnn.errors``).
 """
 import argparse
+import os
 import shlex
 import sys
 import textwrap
 
+from .checkpoint import DiskFull
 from .devices import MAX_SEED
-from .errors import (DataError, OneLineParser, UsageError, non_negative,
-                     positive, run_command)
+from .errors import (LAUNCH_HINT, DataError, OneLineParser, UsageError,
+                     non_negative, positive, run_command)
 from .export import check_exportable, check_onnx, export_run
 from .fit import train_run
-from .launch import skip_exit_barrier
 from .registry import Recipe, get_recipe, list_models
 from .rundir import default_out, last_saved
 from .settings import RECIPE_CHOICES, make_settings
+from .worker import skip_exit_barrier
 
 KVSTORES = ('local', 'device', 'dist_sync', 'dist_device_sync')
 
@@ -103,6 +105,9 @@ def build_parser():
     p.add_argument('--resume', action='store_true',
                    help='continue from the last checkpoint in --out, with '
                    'the settings it was saved with')
+    p.add_argument('--force', action='store_true',
+                   help='train into an --out folder that holds other '
+                   'files (those named like a run\'s are replaced)')
     p.add_argument('--allow-changes', action='store_true',
                    help='with --resume: accept other settings (and a '
                    'checkpoint without optimizer state); run.json records '
@@ -152,6 +157,9 @@ def run(args, state=None, command=None):
     """
     state = {} if state is None else state
     s = settings(args)
+    if (args.kvstore or '').startswith('dist') and not os.environ.get(
+            'DMLC_ROLE'):
+        raise UsageError('--kvstore %s: %s' % (args.kvstore, LAUNCH_HINT))
     if args.allow_changes and not args.resume:
         raise UsageError('--allow-changes goes with --resume')
     # every precondition before the first batch
@@ -159,6 +167,9 @@ def run(args, state=None, command=None):
         check_exportable(args.model)
         if args.export == 'onnx':
             check_onnx()
+    if args.out == '':
+        raise UsageError('--out is empty: give a folder (or leave --out out '
+                         'for a new runs/%s)' % args.model)
     out = args.out = args.out or default_out(args.model, args.resume)
     print(s.headline())
     try:
@@ -166,7 +177,7 @@ def run(args, state=None, command=None):
             s, out, resume=args.resume, kvstore=args.kvstore,
             hybridize=not args.no_hybridize, amp=args.amp,
             progress=args.progress, state=state, command=command,
-            allow_changes=args.allow_changes)
+            allow_changes=args.allow_changes, force=args.force)
     except DataError as e:
         if s.dataset.embedded:  # no download to fall back from
             raise
@@ -202,7 +213,16 @@ def main(argv=None, command=None):
             where, continue_command(argv, args.out, bool(last)))
 
     def body():
-        run(args, state, command)
+        try:
+            run(args, state, command)
+        except DiskFull as e:
+            # as after Ctrl-C: what is safe, and how to go on
+            last = last_saved(args.out)
+            where = ('the epochs before are safe in %s; free some space '
+                     'and continue with: %s'
+                     % (last, continue_command(argv, args.out, True))
+                     if last else 'no epoch had been saved')
+            raise DiskFull(e.path, '%s; %s' % (e, where)) from None
     status = run_command(body, args.debug, interrupted)
     if status and 'kv' in state:
         # a failing dist_sync worker must not wait for the others

@@ -29,6 +29,7 @@ from .errors import (STATUS_INTERRUPTED, D2LError, OneLineParser,
                      UsageError, run_command)
 from .plots import png_bytes
 from .registry import get_entry, get_model
+from .devices import MAX_SEED
 from .rundir import (SEED_RUN, SEED_RUN_NAME, is_finished, read_metrics,
                      read_run)
 from .settings import RECIPE_CHOICES
@@ -73,8 +74,10 @@ def parse_seeds(text):
     except ValueError:
         raise UsageError('--seeds %r: give whole numbers like 0,1,2'
                          % text) from None
-    if min(seeds) < 0 or len(set(seeds)) != len(seeds):
-        raise UsageError('--seeds %r: distinct seeds, 0 or more' % text)
+    if (min(seeds) < 0 or max(seeds) > MAX_SEED
+            or len(set(seeds)) != len(seeds)):
+        raise UsageError('--seeds %r: distinct seeds from 0 to %d (2**32 '
+                         '- 1)' % (text, MAX_SEED))
     return seeds
 
 
@@ -85,9 +88,12 @@ def parse_train_args(text):
     except ValueError as e:
         raise UsageError('--train-args %r: %s' % (text, e)) from None
     for arg in extra:
-        if arg.split('=')[0] in OWN_OPTIONS:
+        name = arg.split('=')[0]
+        own = [o for o in OWN_OPTIONS if o == name or (
+            name.startswith('--') and len(name) > 2 and o.startswith(name))]
+        if own:
             raise UsageError('--train-args: %s is set by compare itself; '
-                             'give it to compare' % arg.split('=')[0])
+                             'give it to compare' % own[0])
     return extra
 
 
@@ -121,7 +127,12 @@ def finished_runs(out):
         folder = os.path.join(out, entry)
         if SEED_RUN_NAME.match(entry) and is_finished(folder):
             run = read_run(folder)
-            run['history'] = read_metrics(folder)
+            try:
+                run['history'] = read_metrics(folder)
+            except D2LError as e:  # a damaged run is left out, said so
+                print('note: %s; left out of the comparison' % e,
+                      file=sys.stderr)
+                continue
             if run['history']:
                 runs.append(run)
     return runs

@@ -47,7 +47,7 @@ from mxnet.gluon import nn
 from . import data, roofline
 from .checkpoint import atomic_write
 from .errors import (D2LError, OneLineParser, UsageError, int_range,
-                     run_command)
+                     mxnet_hint, mxnet_summary, run_command)
 from .registry import get_model, get_recipe, list_models
 from .summary import count_params, human, initialize_if_needed
 
@@ -298,13 +298,14 @@ def cost_table(net, shape, ctx=None):
         raise UsageError('shape must be (batch, channels, ...) with '
                          'positive sizes, got %r' % (shape,))
     ctx = ctx or mx.cpu()
-    X = nd.random.uniform(shape=shape, ctx=ctx)
-    initialize_if_needed(net, X.context)
     try:
+        X = nd.random.uniform(shape=shape, ctx=ctx)
+        initialize_if_needed(net, X.context)
         records, order = _leaf_records(net, X)
     except (mx.base.MXNetError, ValueError) as e:
         raise D2LError('cannot run the network on input %s: %s'
-                       % (shape, str(e).splitlines()[0])) from None
+                       % (shape, mxnet_hint(e) or mxnet_summary(e))
+                       ) from None
     layers = []
     for top, row in records:
         row = dict(row, top=top.name)

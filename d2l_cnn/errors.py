@@ -10,9 +10,13 @@ failures at run time), 1 for MXNet, file, encoding and memory errors
 (and for a bug: ``internal error ...``), 130 after Ctrl-C or SIGTERM.
 """
 import argparse
+import io
 import math
+import os
 import signal
 import sys
+import threading
+import time
 import traceback
 
 from mxnet.base import MXNetError
@@ -45,9 +49,12 @@ class OneLineParser(argparse.ArgumentParser):
     """argparse whose errors are one line, ``error: ...``, exit status 2.
 
     Every command gets ``--debug`` (show the traceback of errors).
+    Options must be spelled out (``allow_abbrev=False``).
     """
 
     def __init__(self, *args, **kwargs):
+        # no prefix matching: --see must not become --seed
+        kwargs.setdefault('allow_abbrev', False)
         super().__init__(*args, **kwargs)
         self.add_argument('--debug', action='store_true',
                           help='show the full traceback of errors')
@@ -67,7 +74,36 @@ def mxnet_summary(error):
     return text[-300:]
 
 
+LAUNCH_HINT = ('a dist_* kvstore needs a scheduler and servers: start the '
+               'command through python -m d2l_cnn.launch -n 2 -s 1 -- '
+               'python -m d2l_cnn.train ...')
+# MXNet's words -> what to do (the first that matches is said)
+HINTS = (('USE_INT64_TENSOR_SIZE', 'a tensor would hold more than 2**31 '
+          'elements, the limit of MXNet\'s pip build: try a smaller '
+          '--resize or --batch-size'),
+         ('larger than 2^31', 'a tensor would hold more than 2**31 '
+          'elements, the limit of MXNet\'s pip build: try a smaller '
+          '--resize or --batch-size'),
+         ('Failed to allocate', 'out of memory: try a smaller '
+          '--batch-size or --resize'),
+         ('find("DMLC_', LAUNCH_HINT))
+
+
+def mxnet_hint(error):
+    """What to do about an MXNet error we recognise (None otherwise)."""
+    text = str(error)
+    for words, hint in HINTS:
+        if words in text:
+            return hint
+    return None
+
+
+# how many SIGINT / SIGTERM Python's handlers have run (see Watchdog)
+_HANDLED = [0]
+
+
 def _terminate(signum, frame):
+    _HANDLED[0] += 1
     raise KeyboardInterrupt
 
 
@@ -82,10 +118,13 @@ def run_command(body, debug=False, interrupted=None):
     try:
         previous = signal.signal(signal.SIGTERM, _terminate)
         # Ctrl-C raises KeyboardInterrupt again (see threads.py)
-        previous_int = signal.signal(signal.SIGINT,
-                                     signal.default_int_handler)
+        previous_int = signal.signal(signal.SIGINT, _terminate)
     except ValueError:  # not the main thread: leave signals alone
         previous = previous_int = None
+    wrapped = not isinstance(sys.stdout, PipeSafe)  # not yet (nested)
+    stdout = sys.stdout = PipeSafe.wrap(sys.stdout)
+    watchdog = (Watchdog.start(debug, interrupted) if previous is not None
+                else None)
     try:
         status = body()
         return 0 if status is None else status
@@ -98,7 +137,8 @@ def run_command(body, debug=False, interrupted=None):
             message = 'interrupted'
         return _fail(debug, message, STATUS_INTERRUPTED)
     except MXNetError as e:
-        return _fail(debug, 'MXNet failed: %s' % mxnet_summary(e), 1)
+        return _fail(debug, 'MXNet failed: %s' % (
+            mxnet_hint(e) or mxnet_summary(e)), 1)
     except OSError as e:
         return _fail(debug, 'cannot read or write %s (%s)'
                      % (e.filename or 'a file', e.strerror or e), 1)
@@ -113,9 +153,133 @@ def run_command(body, debug=False, interrupted=None):
                      'with the output of --debug'
                      % (type(e).__name__, str(e)[:200]), INTERNAL)
     finally:
+        if watchdog is not None:
+            watchdog.stop()
+        if wrapped and sys.stdout is stdout:
+            sys.stdout = stdout.stream
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
             signal.signal(signal.SIGINT, previous_int)
+
+
+class Watchdog:
+    """Ends the command when a signal cannot reach it.
+
+    SIGTERM and Ctrl-C become ``KeyboardInterrupt`` only when Python
+    runs: while MXNet blocks in C (a ``dist_sync`` worker waiting for
+    its scheduler, a long operator) nothing happens. Python's C-level
+    handler also writes the signal's number to a wakeup descriptor
+    (``signal.set_wakeup_fd``); this thread reads it, and if Python's
+    own handler (``_terminate``) has not run ``GRACE`` seconds later,
+    it prints the same one line as an interrupt and ends the process
+    (status 130). Files are written by rename, so nothing half-written
+    is left.
+    """
+
+    GRACE = 3.0
+
+    def __init__(self, debug, interrupted):
+        self.interrupted = interrupted
+        self.done = threading.Event()
+        self.read, self.write = os.pipe()
+        os.set_blocking(self.write, False)
+        self.previous = signal.set_wakeup_fd(self.write,
+                                             warn_on_full_buffer=False)
+        self.thread = threading.Thread(target=self._watch, daemon=True,
+                                       name='d2l_cnn-watchdog')
+        self.thread.start()
+
+    @classmethod
+    def start(cls, debug, interrupted):
+        try:
+            return cls(debug, interrupted)
+        except (ValueError, OSError):  # not the main thread
+            return None
+
+    def _watch(self):
+        seen = _HANDLED[0]
+        while not self.done.is_set():
+            try:
+                got = os.read(self.read, 64)
+            except OSError:
+                return
+            if self.done.is_set() or not got:
+                return
+            seen += sum(b in (signal.SIGINT, signal.SIGTERM) for b in got)
+            if _HANDLED[0] >= seen:
+                continue
+            # Python's handler has not run: wait for it a little
+            deadline = time.monotonic() + self.GRACE
+            while _HANDLED[0] < seen and time.monotonic() < deadline:
+                if self.done.wait(0.05):
+                    return
+            if _HANDLED[0] >= seen:
+                continue  # it ran: the interrupt takes its course
+            try:
+                message = (self.interrupted() if self.interrupted
+                           else 'interrupted')
+            except Exception:
+                message = 'interrupted'
+            try:
+                sys.stderr.write('\nerror: %s\n' % message)
+                sys.stderr.flush()
+            finally:
+                os._exit(STATUS_INTERRUPTED)
+
+    def stop(self):
+        self.done.set()
+        try:
+            signal.set_wakeup_fd(self.previous)
+        except ValueError:
+            pass
+        try:
+            os.write(self.write, b'\0')  # wake the thread up
+        except OSError:
+            pass
+        self.thread.join(1.0)
+        os.close(self.write)
+        os.close(self.read)
+
+
+class PipeSafe:
+    """A stdout that stops printing when its reader goes away.
+
+    ``train ... | head -1``: once ``head`` exits, writing raises
+    ``BrokenPipeError``; the work goes on (a run keeps training and
+    saving), and what it prints goes to ``/dev/null``.
+    """
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    @classmethod
+    def wrap(cls, stream):
+        return stream if isinstance(stream, cls) else cls(stream)
+
+    def _quiet(self):
+        try:  # the descriptor itself, so that exit's flush is quiet too
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, self.stream.fileno())
+            os.close(null)
+        except (OSError, ValueError, AttributeError,
+                io.UnsupportedOperation):
+            self.stream = open(os.devnull, 'w')
+
+    def write(self, text):
+        try:
+            return self.stream.write(text)
+        except BrokenPipeError:
+            self._quiet()
+            return len(text)
+
+    def flush(self):
+        try:
+            self.stream.flush()
+        except BrokenPipeError:
+            self._quiet()
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
 
 
 def _fail(debug, message, status):

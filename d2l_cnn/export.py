@@ -31,6 +31,7 @@ import mxnet as mx
 import numpy as np
 from mxnet import gluon, nd
 
+from .checkpoint import DiskFull, writing
 from .devices import net_ctx
 from .errors import D2LError, OneLineParser, UsageError, run_command
 from .registry import get_entry
@@ -99,7 +100,8 @@ def export_symbol(net, path_prefix, input_shape, ctx=None):
     _traced(net, input_shape, ctx)
     folder = _make_folder(path_prefix)
     names = ('-symbol.json', '-0000.params')
-    with tempfile.TemporaryDirectory(prefix='.tmp-', dir=folder) as tmp:
+    with tempfile.TemporaryDirectory(prefix='.tmp-', dir=folder) as tmp, \
+            writing(path_prefix + names[1]):
         net.export(os.path.join(tmp, 'net'))
         for name in names:
             os.replace(os.path.join(tmp, 'net' + name), path_prefix + name)
@@ -172,7 +174,7 @@ def export_onnx(net, path, input_shape, dynamic_batch=True, ctx=None):
         dynamic = dict(dynamic=True, dynamic_input_shapes=[
             (None,) + shape[1:]]) if dynamic_batch else {}
         onnx_file = os.path.join(tmp, 'net.onnx')
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), writing(path):
             warnings.simplefilter('ignore', DeprecationWarning)  # mapping
             mx_onnx.export_model(sym_file, params_file, [shape],
                                  [np.float32], onnx_file, **dynamic)
@@ -208,7 +210,7 @@ def export_run(run_dir, prefix='model', symbol=True, onnx=False):
     size; returns the paths written.
     """
     if not prefix or os.path.basename(prefix) in ('.', '..') or (
-            os.path.isabs(prefix)):
+            os.path.isabs(prefix)) or not _inside(run_dir, prefix):
         raise UsageError('--prefix %r: give a file name prefix inside the '
                          'run folder, e.g. model' % prefix)
     if onnx:
@@ -218,10 +220,25 @@ def export_run(run_dir, prefix='model', symbol=True, onnx=False):
     shape = (1, info['in_channels'], info['resize'], info['resize'])
     prefix = os.path.join(run_dir, prefix)
     with RunLock(run_dir):
-        paths = list(export_symbol(net, prefix, shape)) if symbol else []
-        if onnx:
-            paths.append(export_onnx(net, prefix + '.onnx', shape))
+        try:
+            paths = list(export_symbol(net, prefix, shape)) if symbol else []
+            if onnx:
+                paths.append(export_onnx(net, prefix + '.onnx', shape))
+        except DiskFull as e:
+            raise DiskFull(e.path, '%s; the run\'s files are unchanged, '
+                           'free some space and export again' % e) from None
     return paths
+
+
+def _inside(run_dir, prefix):
+    """Whether ``run_dir/prefix`` stays in ``run_dir``: no ``..`` and no
+    symbolic link out of it on the way."""
+    if '..' in prefix.replace(os.sep, '/').split('/'):
+        return False
+    root = os.path.realpath(run_dir)
+    folder = os.path.realpath(os.path.dirname(os.path.join(run_dir,
+                                                           prefix)))
+    return folder == root or folder.startswith(root + os.sep)
 
 
 def build_parser():

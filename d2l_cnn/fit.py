@@ -12,7 +12,6 @@ import os
 import sys
 import time
 
-import mxnet as mx
 from mxnet import nd
 from mxnet.contrib import amp as mx_amp
 
@@ -21,9 +20,10 @@ from .devices import seed_everything
 from .errors import D2LError, UsageError
 from .loop import train_ch5
 from .registry import Recipe, get_entry, get_model
-from .rundir import (RunDir, RunLock, make_out, prepare_out, versions,
-                     write_metrics)
+from .rundir import (RunDir, RunLock, is_finished, make_out, prepare_out,
+                     versions, write_metrics)
 from .settings import check_input_size
+from .worker import create_kvstore
 
 
 # Say so when a run on the CPU would take longer than this (seconds).
@@ -40,8 +40,9 @@ class SlowRunNote:
     """After a few batches, estimate the run's length; say if it is long."""
 
     def __init__(self, ctx, batches_per_epoch, num_epochs, start_epoch,
-                 model, after=3):
-        self.ctx, self.after = ctx, after
+                 model, after=3, quick=False):
+        # quick: this run is already the quick one (cpu recipe, mnist5k)
+        self.ctx, self.after, self.quick = ctx, after, quick
         self.total = batches_per_epoch * (num_epochs - start_epoch)
         self.model, self.start, self.done = model, None, False
 
@@ -57,11 +58,14 @@ class SlowRunNote:
             self.done = True
             eta = per_batch * self.total
             if eta > SLOW_RUN:
+                hint = ('for a quick run that learns try: python -m '
+                        'd2l_cnn.train %s --data mnist5k --recipe cpu'
+                        % self.model)
+                if self.quick:
+                    hint = 'fewer --num-epochs make it shorter'
                 print('note: at %.2f s per batch this run will take about '
-                      '%s on the CPU; for a quick run that learns try: '
-                      'python -m d2l_cnn.train %s --data mnist5k '
-                      '--recipe cpu' % (per_batch, _duration(eta),
-                                        self.model), file=sys.stderr)
+                      '%s on the CPU; %s' % (per_batch, _duration(eta),
+                                             hint), file=sys.stderr)
 
 
 def _duration(seconds):
@@ -139,6 +143,25 @@ def resume_checkpoint(out, net, trainer, expect, now, allow_changes=False):
                    'choose another --out' % (out, '; '.join(skipped)))
 
 
+def _valid_segments(saved, start_epoch):
+    """The saved settings per epoch that make sense, in order; the others
+    are skipped with a note (a hand-edited meta.json)."""
+    kept, skipped = [], []
+    for seg in saved:
+        first = seg.get('from_epoch') if isinstance(seg, dict) else None
+        if (isinstance(first, int) and not isinstance(first, bool)
+                and 1 <= first <= start_epoch
+                and first > (kept[-1]['from_epoch'] if kept else 0)):
+            kept.append(seg)
+        else:
+            skipped.append(seg)
+    if skipped:
+        print('note: skipped %d entries of the saved settings per epoch '
+              '("segments") that are not in order from epoch 1 to %d'
+              % (len(skipped), start_epoch), file=sys.stderr)
+    return kept
+
+
 def _segments(segments, num_epochs):
     """run.json's settings per epoch: ``[{epochs: [first, last], ...}]``."""
     rows = []
@@ -153,7 +176,7 @@ def _segments(segments, num_epochs):
 
 def train_run(s, out, resume=False, kvstore=None, hybridize=True,
               amp=False, progress=None, state=None, command=None,
-              allow_changes=False):
+              allow_changes=False, force=False):
     """Train as the settings ``s`` say into the folder ``out``.
 
     Writes metrics, curves and a checkpoint after every epoch, and
@@ -163,8 +186,9 @@ def train_run(s, out, resume=False, kvstore=None, hybridize=True,
     (``RunLock``). ``kvstore`` names how gradients are combined
     (``dist_sync``: one process of a launch job; only rank 0 writes).
     ``state`` (a dict) receives the kvstore, so a failing ``dist_sync``
-    worker can leave without waiting for the others. Returns the
-    history (one dict per epoch).
+    worker can leave without waiting for the others. ``force`` trains
+    into a folder holding files no run writes (``prepare_out``).
+    Returns the history (one dict per epoch).
     """
     out = os.fspath(out)  # a path or a RunDir
     state = {} if state is None else state
@@ -175,17 +199,32 @@ def train_run(s, out, resume=False, kvstore=None, hybridize=True,
                          '(--ctx gpu)')
     kv, rank = None, 0
     if kvstore:
-        kv = state['kv'] = mx.kv.create(kvstore)
+        kv = state['kv'] = create_kvstore(kvstore)
         rank = kv.rank
     state['rank'] = rank
     if rank != 0:  # only rank 0 writes the folder
         return _train(s, out, resume, kv, hybridize, amp, progress,
                       command, allow_changes)
+    created = not os.path.exists(out)
     make_out(out)
-    with RunLock(out):
-        prepare_out(out, resume)
-        return _train(s, out, resume, kv, hybridize, amp, progress,
-                      command, allow_changes)
+    try:
+        with RunLock(out):
+            prepare_out(out, resume, force)
+            return _train(s, out, resume, kv, hybridize, amp, progress,
+                          command, allow_changes)
+    except BaseException:
+        if created:  # an error before the first epoch: no empty folder
+            _remove_empty(out)
+        raise
+
+
+def _remove_empty(out):
+    """Remove ``out`` (and its ``checkpoints/``) if nothing is in it."""
+    for folder in (os.path.join(out, checkpoint.FOLDER), out):
+        try:
+            os.rmdir(folder)  # only when empty
+        except OSError:
+            pass
 
 
 def _train(s, out, resume, kv, hybridize, amp, progress, command,
@@ -223,13 +262,18 @@ def _train(s, out, resume, kv, hybridize, amp, progress, command,
         saved = meta.get('segments')
         if not isinstance(saved, list) or not saved:
             saved = [{'from_epoch': 1, 'settings': meta.get('settings')}]
-        segments = [seg for seg in saved if isinstance(seg, dict) and
-                    seg.get('from_epoch', 0) <= start_epoch]
+        segments = _valid_segments(saved, start_epoch) or [
+            {'from_epoch': 1, 'settings': meta.get('settings')}]
         if changed:
             segments.append({'from_epoch': start_epoch + 1,
                              'settings': now, 'changed': changed,
                              'by': '--allow-changes'})
         print('resuming from epoch %d (%s)' % (start_epoch, folder))
+        if start_epoch >= s.num_epochs and is_finished(out):
+            # nothing to train: run.json keeps what ran, and when
+            print('%s has finished its %d epochs: nothing to resume, '
+                  'nothing rewritten' % (out, start_epoch))
+            return history
     run_info = dict(expect, data=s.data, resize=s.resize,
                     recipe=s.asdict(), seed=s.seed,
                     ctx=[str(c) for c in ctx],
@@ -259,7 +303,8 @@ def _train(s, out, resume, kv, hybridize, amp, progress, command,
               batch_scale=num_workers, amp=amp, fixed_batch=distributed,
               batch_callbacks=[SlowRunNote(ctx, len(train_iter),
                                            s.num_epochs, start_epoch,
-                                           s.model)])
+                                           s.model, quick=s.quick and
+                                           s.data == 'mnist5k')])
     if rank == 0:
         checkpoint.atomic_save(net, RunDir(out).params)
         run_info.update(elapsed=time.time() - started,

@@ -33,7 +33,8 @@ servers run the optimizer). With ``update_on_kvstore=False`` MXNet 1.9.1
 here gave one worker a wrong sum in its first step in about 3 runs of
 10, after which the workers disagree. Every worker must make the same
 number of steps, or the job desynchronises or hangs. A worker that
-fails should call ``skip_exit_barrier(kv)`` before exiting.
+fails should call ``skip_exit_barrier(kv)`` before exiting (the
+worker's side, joining and leaving a job, is in ``d2l_cnn.worker``).
 
 Every line a process prints is forwarded with its name in front
 (``[worker 0] epoch 1, ...``, stderr to stderr). When any process fails
@@ -83,7 +84,6 @@ Environment variables ``PYTHONPATH``, ``OMP_NUM_THREADS``, ``MXNET_*``,
 NAME=VALUE`` adds more).
 """
 import argparse
-import ctypes
 import os
 import shlex
 import signal
@@ -92,8 +92,6 @@ import subprocess
 import sys
 import threading
 import time
-
-from mxnet.base import _LIB, check_call
 
 from .errors import OneLineParser, UsageError, run_command
 
@@ -167,20 +165,6 @@ def describe_exit(returncode):
             name = 'signal %d' % -returncode
         return 'was killed by %s' % name
     return 'exited with status %d' % returncode
-
-
-def skip_exit_barrier(kv):
-    """Let this worker exit without waiting for the others (on failure).
-
-    At exit MXNet's dist kvstore waits at a barrier for every worker;
-    when one worker fails while the others wait for its gradients, that
-    barrier is never reached and the failing process hangs instead of
-    exiting. Call this before leaving with an error, so the launcher
-    sees the status and stops the rest. A no-op for other kvstores.
-    """
-    if 'dist' in getattr(kv, 'type', ''):
-        check_call(_LIB.MXKVStoreSetBarrierBeforeExit(kv.handle,
-                                                      ctypes.c_int(0)))
 
 
 class Job:

@@ -23,6 +23,7 @@ import platform
 import re
 import socket
 import sys
+import tempfile
 
 try:
     import fcntl
@@ -33,7 +34,7 @@ import mxnet as mx
 import numpy as np
 from mxnet import nd
 
-from . import __version__, checkpoint, data
+from . import __version__, checkpoint, data, safeio
 from .devices import MAX_SEED
 from .errors import D2LError, DataError, UsageError, mxnet_summary
 from .plots import curves_figure, png_bytes
@@ -153,7 +154,7 @@ class RunLock:
         if fcntl is None:
             return self
         while True:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = safeio.open_lock(self.path)  # never through a link
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
@@ -176,8 +177,9 @@ class RunLock:
                   'ended without releasing it (killed?)'
                   % (stale, self.out), file=sys.stderr)
         os.ftruncate(fd, 0)
-        os.write(fd, ('%d %s\n' % (os.getpid(), socket.gethostname())
-                      ).encode('utf-8', 'replace'))
+        # at offset 0: _owner read up to the old length
+        os.pwrite(fd, ('%d %s\n' % (os.getpid(), socket.gethostname())
+                       ).encode('utf-8', 'replace'), 0)
         self.fd = fd
         return self
 
@@ -230,8 +232,10 @@ def make_out(out):
         raise UsageError('--out %s is a file, not a folder' % out)
     try:
         os.makedirs(out, exist_ok=True)
-        checkpoint.atomic_write(os.path.join(out, '.write-test'), 'ok')
-        os.remove(os.path.join(out, '.write-test'))
+        # a name of our own: a user's file is never replaced
+        fd, test = tempfile.mkstemp(prefix='.tmp-', dir=out)
+        os.close(fd)
+        os.remove(test)
     except OSError as e:
         raise D2LError('cannot write to --out %s (%s)'
                        % (out, e.strerror or e))
@@ -255,12 +259,15 @@ def folder_state(out):
     return 'new'
 
 
-def prepare_out(out, resume):
+def prepare_out(out, resume, force=False):
     """Check that ``out`` is a writable folder that loses nothing.
 
-    Without ``resume`` it must be new; with it, it must hold an epoch.
+    Without ``resume`` it must be new, and hold no file that a run does
+    not write (a user's own files), unless ``force``; with ``resume`` it
+    must hold an epoch.
     """
     make_out(out)
+    checkpoint.check_folder(out)
     state = folder_state(out)
     if state != 'new' and not resume:
         held = [f for f in RUN_FILES
@@ -268,10 +275,35 @@ def prepare_out(out, resume):
         raise UsageError('--out %s already holds a run (%s); continue it '
                          'with --resume or choose another --out'
                          % (out, ', '.join(held)))
+    if state == 'new' and not resume and not force:
+        foreign = foreign_files(out)
+        if foreign:
+            raise UsageError(
+                '--out %s holds files that are not of a training run (%s); '
+                'choose another --out, or add --force to train there '
+                '(files named like a run\'s are then replaced)'
+                % (out, ', '.join(foreign[:5] + (['...'] if len(foreign) > 5
+                                                 else []))))
     if resume and not checkpoint.latest(out):
         raise UsageError('--resume: no checkpoint in %s (no epoch was '
                          'saved); start a run there without --resume'
                          % out)
+
+
+def foreign_files(out):
+    """Names in ``out`` that no run leaves before its first epoch (a run
+    stopped then leaves at most ``.lock`` and ``checkpoints/.tmp-*``)."""
+    names = []
+    for name in sorted(os.listdir(out)):
+        path = os.path.join(out, name)
+        if name == LOCK or name.startswith('.tmp-'):
+            continue
+        if (name == checkpoint.FOLDER and os.path.isdir(path)
+                and not os.path.islink(path) and all(
+                    n.startswith('.tmp-') for n in os.listdir(path))):
+            continue
+        names.append(name)
+    return names
 
 
 def last_saved(out):
@@ -307,7 +339,13 @@ def read_metrics(out):
     path = RunDir(out).metrics_json
     if not os.path.isfile(path):
         return []
-    return _read_json(path, list)
+    history = _read_json(path, list)
+    if not all(isinstance(r, dict) and all(
+            isinstance(r.get(k), (int, float)) and not isinstance(
+                r.get(k), bool) for k in METRICS) for r in history):
+        raise DataError('%s does not hold one record per epoch (was it '
+                        'edited?)' % path)
+    return history
 
 
 def versions():
@@ -318,14 +356,16 @@ def versions():
 
 def _read_json(path, kind=dict):
     try:
-        with open(path, encoding='utf-8') as f:
-            value = json.load(f)
+        value = json.loads(safeio.read_text(path))
     except FileNotFoundError:
         raise DataError('%s is missing: is %s the --out folder of a '
                         'training run?' % (path, os.path.dirname(path))
                         ) from None
     except (OSError, ValueError) as e:
         raise DataError('cannot read %s: %s' % (path, e)) from None
+    except RecursionError:  # [[[[...]]]] nested too deep for Python
+        raise DataError('cannot read %s: nested too deeply' % path
+                        ) from None
     if not isinstance(value, kind):
         raise DataError('%s does not describe a training run' % path)
     return value

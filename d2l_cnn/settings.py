@@ -229,6 +229,10 @@ def make_settings(model, kind='auto', ctx=None, reason=None, **changes):
     s = s.replace(**{k: v for k, v in changes.items() if v is not None})
     s.dataset  # unknown data set: the list of choices
     check_seed(s.seed)
+    if s.lr_steps and not 0 < s.lr_factor <= 1:
+        raise UsageError('--lr-factor %g: the lr steps lower the lr, give a '
+                         'factor above 0 and at most 1 (e.g. 0.1)'
+                         % s.lr_factor)
     if s.num_examples is not None and (
             not isinstance(s.num_examples, int) or s.num_examples < 1):
         raise UsageError('num_examples must be a positive whole number, '

@@ -39,7 +39,7 @@ WORKER = textwrap.dedent('''
     from mxnet import autograd, gluon, nd
     from mxnet.gluon import nn
 
-    from d2l_cnn.launch import skip_exit_barrier
+    from d2l_cnn.worker import skip_exit_barrier
 
     B, STEPS = 4, 5  # per-worker batch size, steps
 

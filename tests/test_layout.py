@@ -19,8 +19,9 @@ PACKAGE = os.path.join(os.path.dirname(os.path.dirname(
 # a checkpoint's files (d2l_cnn.checkpoint) and compare's run folders.
 RUN_FOLDER_NAMES = ('run.json', 'metrics.json', 'metrics.csv',
                     'curves.png', 'model.params', 'trainer.states',
-                    'meta.json', 'predictions.png', 'explain-%s.png',
-                    '.lock', 'checkpoints', 'epoch-%04d', '%s-seed%d')
+                    'trainer.json', 'meta.json', 'predictions.png',
+                    'explain-%s.png', '.lock', 'checkpoints', 'epoch-%04d',
+                    '%s-seed%d')
 MAX_LINES = 600
 # Longer modules that hold one concept: the chapter's figures share one
 # canvas, one language switch and one set of sizes and colours.

@@ -10,6 +10,7 @@ import hashlib
 import io
 import json
 import os
+import pickle
 import shlex
 import shutil
 import signal
@@ -531,6 +532,31 @@ def _damage(out, kind):
     elif kind == 'stale lock':
         with open(os.path.join(out, rundir.LOCK), 'w') as f:
             f.write('999999999 elsewhere\n')
+    elif kind in ('symlinked lock', 'symlinked metrics.csv'):
+        name = rundir.LOCK if 'lock' in kind else 'metrics.csv'
+        if os.path.lexists(os.path.join(out, name)):
+            os.remove(os.path.join(out, name))
+        os.symlink(_victim(out), os.path.join(out, name))
+    elif kind in ('hardlinked lock', 'hardlinked model.params'):
+        name = rundir.LOCK if 'lock' in kind else 'model.params'
+        if os.path.lexists(os.path.join(out, name)):
+            os.remove(os.path.join(out, name))
+        os.link(_victim(out), os.path.join(out, name))
+    elif kind == 'symlinked checkpoints':
+        moved = os.path.join(os.path.dirname(out), 'elsewhere')
+        os.rename(os.path.join(out, checkpoint.FOLDER), moved)
+        os.mkdir(os.path.join(moved, '.tmp-keep'))
+        os.symlink(moved, os.path.join(out, checkpoint.FOLDER))
+    elif kind in ('nested run.json', 'nested meta.json'):
+        path = (os.path.join(out, 'run.json') if 'run' in kind
+                else os.path.join(newest, 'meta.json'))
+        with open(path, 'w') as f:
+            f.write('[' * 50000 + ']' * 50000)
+    elif kind == 'planted trainer.states':
+        os.remove(os.path.join(newest, 'trainer.json'))
+        with open(os.path.join(newest, 'trainer.states'), 'wb') as f:
+            pickle.dump(_Planted(os.path.join(os.path.dirname(out),
+                                              'pwned')), f)
     elif kind == 'empty checkpoints':
         shutil.rmtree(os.path.join(out, checkpoint.FOLDER))
         os.mkdir(os.path.join(out, checkpoint.FOLDER))
@@ -539,20 +565,45 @@ def _damage(out, kind):
                 os.remove(os.path.join(out, name))
 
 
+class _Planted:
+    """Unpickles to ``open(path, 'w')``: code run from a run folder."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, 'w'))
+
+
+VICTIM = b'a file of the user, outside the run folder\n'
+
+
+def _victim(out):
+    path = os.path.join(os.path.dirname(out), 'victim.txt')
+    with open(path, 'wb') as f:
+        f.write(VICTIM)
+    return path
+
+
 DAMAGES = ['none', 'truncate newest params', 'no trainer.states',
            'meta wrong types', 'run.json wrong types', 'run.json not json',
            'no run.json', 'no model.params', 'stale lock',
-           'empty checkpoints']
+           'empty checkpoints', 'symlinked lock', 'hardlinked lock',
+           'symlinked metrics.csv', 'hardlinked model.params',
+           'symlinked checkpoints', 'nested run.json', 'nested meta.json',
+           'planted trainer.states']
 BAD_TRAIN = [[], ['--seed', str(2 ** 32)], ['--lr', '-1'], ['--lr', 'nan'],
              ['--ctx', 'cpu:100000000'], ['--ctx', 'cpu:0,1'],
              ['--resize', '5'], ['--batch-size', '0'],
              ['--num-examples', '0'], ['--num-examples', '100000'],
              ['--lr-steps', 'x'], ['--lr', '0.5'], ['--kvstore', 'local'],
              ['--warmup-epochs', '9'], ['--init', 'nosuch'],
-             ['--allow-changes'], ['--export', 'symbol'], ['--bogus']]
+             ['--allow-changes'], ['--export', 'symbol'], ['--bogus'],
+             ['--see', '7'], ['--ou', 'elsewhere'], ['--num-epoch', '1']]
 BAD_OTHER = [[], ['--num', '-1'], ['--png', 'x.xyz'], ['--batch-size', '0'],
              ['--prefix', '/proc/x'], ['--ctx', 'gpu:3'], ['--data',
-                                                           'nosuch']]
+                                                           'nosuch'],
+             ['--prefix', '../../escaped'], ['--pre', 'x']]
 ENVIRONMENT = [{}, {'MXNET_GLUON_REPO': 'http://127.0.0.1:9/'},
                {'D2L_CNN_VERIFY': 'abc'}, {'MXNET_HOME': '/proc/none'}]
 # files each command may change (relative to the run folder)
@@ -586,7 +637,7 @@ def _run(command, out, extra):
     return status, stdout.getvalue(), stderr.getvalue()
 
 
-@settings(max_examples=40, deadline=None, derandomize=True,
+@settings(max_examples=60, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture,
                                  HealthCheck.too_slow])
 @given(damage=st.sampled_from(DAMAGES),
@@ -611,6 +662,14 @@ def test_property_one_line_or_success_and_nothing_lost(
         assert len(errors) == 1 and err.splitlines()[-1] == errors[0], err
     else:
         assert not errors, err
+    parent = os.path.dirname(out)
+    assert not os.path.exists(os.path.join(parent, 'pwned'))
+    assert not os.path.exists(os.path.join(parent, 'escaped-symbol.json'))
+    if os.path.exists(os.path.join(parent, 'victim.txt')):
+        with open(os.path.join(parent, 'victim.txt'), 'rb') as f:
+            assert f.read() == VICTIM, (command, damage, err)
+    if os.path.isdir(os.path.join(parent, 'elsewhere')):
+        assert os.path.isdir(os.path.join(parent, 'elsewhere', '.tmp-keep'))
     after = snapshot(out)
     if command == 'resume':
         # once training began, resuming may rewrite the run's files
