@@ -198,17 +198,6 @@ def fmt(x, pattern='%.2f'):
     return pattern % x if x is not None else '-'
 
 
-def cpu_model():
-    try:
-        with open('/proc/cpuinfo') as f:
-            for line in f:
-                if line.startswith('model name'):
-                    return line.split(':', 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def version(module):
     try:
         from importlib.metadata import version
@@ -219,7 +208,7 @@ def version(module):
 
 def machine_info(threads):
     """CPU model, cores, threads used and library versions."""
-    from d2l_cnn.threads import physical_cores
+    from d2l_cnn.threads import cpu_model, physical_cores
     return {'cpu': cpu_model(), 'physical_cores': physical_cores(),
             'logical_cpus': os.cpu_count(), 'threads': threads,
             'python': platform.python_version(),

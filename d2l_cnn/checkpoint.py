@@ -310,6 +310,22 @@ def _updaters(trainer):
     return trainer._updaters
 
 
+def _encode(state, name, arrays):
+    """An optimizer state as JSON: each array becomes its name in
+    ``arrays`` (filled here), tuples and lists ``{type: [...]}``."""
+    if state is None:
+        return None
+    if isinstance(state, mx.nd.NDArray):
+        arrays[name] = state
+        return name
+    if isinstance(state, (tuple, list)):
+        return {type(state).__name__: [
+            _encode(s, '%s.%d' % (name, i), arrays)
+            for i, s in enumerate(state)]}
+    raise ValueError('an optimizer state of type %s'
+                     % type(state).__name__)
+
+
 def save_states(trainer, folder):
     """Write ``trainer``'s optimizer state into ``folder`` as data.
 
@@ -324,16 +340,7 @@ def save_states(trainer, folder):
     arrays = {}
 
     def encode(state, name):
-        if state is None:
-            return None
-        if isinstance(state, mx.nd.NDArray):
-            arrays[name] = state
-            return name
-        if isinstance(state, (tuple, list)):
-            return {type(state).__name__: [
-                encode(s, '%s.%d' % (name, i)) for i, s in enumerate(state)]}
-        raise TypeError('cannot save an optimizer state of type %s'
-                        % type(state).__name__)
+        return _encode(state, name, arrays)
 
     layout = {
         'format': 1,
@@ -417,18 +424,7 @@ def _read_legacy(folder):
             optimizer, mx.optimizer.Optimizer):
         raise ValueError('it holds no optimizer')
     arrays = {}
-
-    def encode(state, name):
-        if isinstance(state, mx.nd.NDArray):
-            arrays[name] = state
-            return name
-        if isinstance(state, (tuple, list)):
-            return {type(state).__name__: [
-                encode(s, '%s.%d' % (name, i)) for i, s in enumerate(state)]}
-        if state is None:
-            return None
-        raise ValueError('a state of type %s' % type(state).__name__)
-    trees = {_whole(idx): encode(state, str(idx))
+    trees = {_whole(idx): _encode(state, str(idx), arrays)
              for idx, state in states.items()}
     counts = {_whole(device): {_whole(idx): _whole(n) for idx, n in
                                pairs.items()}

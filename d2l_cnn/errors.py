@@ -289,7 +289,8 @@ def _fail(debug, message, status):
     return status
 
 
-def positive(kind):
+def _number(kind, ok, wanted, label):
+    """An argparse type: ``kind`` (int or float), finite, ``ok(value)``."""
     def parse(text):
         try:
             value = kind(text)
@@ -297,28 +298,22 @@ def positive(kind):
             raise argparse.ArgumentTypeError(
                 '%r is not a %s' % (text, 'number' if kind is float
                                     else 'whole number'))
-        if not (value > 0 and math.isfinite(value)):
+        if not (ok(value) and math.isfinite(value)):
             raise argparse.ArgumentTypeError(
-                'must be positive, not %s' % text)
+                'must be %s, not %s' % (wanted, text))
         return value
-    parse.__name__ = 'positive %s' % kind.__name__
+    parse.__name__ = '%s %s' % (label, kind.__name__)
     return parse
+
+
+def positive(kind):
+    """An argparse type: a finite ``kind`` above 0."""
+    return _number(kind, lambda v: v > 0, 'positive', 'positive')
 
 
 def non_negative(kind):
-    def parse(text):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                '%r is not a %s' % (text, 'number' if kind is float
-                                    else 'whole number'))
-        if not (value >= 0 and math.isfinite(value)):
-            raise argparse.ArgumentTypeError(
-                'must be 0 or more, not %s' % text)
-        return value
-    parse.__name__ = 'non-negative %s' % kind.__name__
-    return parse
+    """An argparse type: a finite ``kind`` of 0 or more."""
+    return _number(kind, lambda v: v >= 0, '0 or more', 'non-negative')
 
 
 def int_range(low, high):

@@ -19,7 +19,6 @@ than ``min(peak, bandwidth * F / B)`` FLOP/s: below the ridge point
 import hashlib
 import json
 import os
-import platform
 import re
 import socket
 import statistics
@@ -33,6 +32,7 @@ from .checkpoint import atomic_write
 from .errors import D2LError, UsageError
 from .figures import font, label
 from .summary import human, initialize_if_needed
+from .threads import cpu_model
 
 # A matrix product of N x N by N x N does 2 N^3 FLOPs; 2048 takes tens
 # of milliseconds on a laptop, long enough to time, and 48 MiB in all.
@@ -70,18 +70,6 @@ def measure_bandwidth(nbytes=COPY_BYTES, repeats=REPEATS, ctx=None):
     Y = nd.zeros_like(X)
     seconds = _median_seconds(lambda: X.copyto(Y), repeats)
     return 2 * X.size * 4 / seconds / 1e9
-
-
-def cpu_model():
-    """The processor's name as the kernel reports it."""
-    try:
-        with open('/proc/cpuinfo', encoding='utf-8') as f:
-            for line in f:
-                if line.startswith('model name'):
-                    return line.split(':', 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def threads():

@@ -21,6 +21,7 @@ keep the cap they read at import, and the wait policy stays MXNet's.
 """
 import ctypes
 import os
+import platform
 import signal
 import sys
 import warnings
@@ -60,6 +61,18 @@ def physical_cores():
     except (OSError, ValueError):
         cores = set()
     return max(1, len(cores) or len(usable))
+
+
+def cpu_model():
+    """The processor's name as the kernel reports it."""
+    try:
+        with open('/proc/cpuinfo', encoding='utf-8') as f:
+            for line in f:
+                if line.startswith('model name'):
+                    return line.split(':', 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def openmp_runtime():
