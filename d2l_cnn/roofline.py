@@ -34,9 +34,9 @@ from .figures import font, label
 from .summary import human, initialize_if_needed
 from .threads import cpu_model
 
-# A matrix product of N x N by N x N does 2 N^3 FLOPs; 2048 takes tens
-# of milliseconds on a laptop, long enough to time, and 48 MiB in all.
-MATMUL_SIZE = 2048
+# A matrix product of N x N by N x N does 2 N^3 FLOPs; 4096 takes a few
+# tenths of a second on a laptop, long enough to time, and 192 MiB.
+MATMUL_SIZE = 4096
 # The copy reads and writes 256 MiB each: far larger than any cache.
 COPY_BYTES = 256 * 2 ** 20
 REPEATS = 5
@@ -55,21 +55,33 @@ def _median_seconds(run, repeats):
 
 
 def measure_peak(size=MATMUL_SIZE, repeats=REPEATS, ctx=None):
-    """fp32 GFLOP/s of an ``size`` x ``size`` matrix product (median)."""
+    """fp32 GFLOP/s of a ``size`` x ``size`` matrix product (median).
+
+    The product runs as MXNet's ``FullyConnected``, the path dense layers
+    train on (oneDNN in the pip wheel); ``nd.dot`` goes through OpenBLAS,
+    which on some processors is several times slower than that.
+    """
     ctx = ctx or mx.cpu()
-    A = nd.random.uniform(shape=(size, size), ctx=ctx)
-    B = nd.random.uniform(shape=(size, size), ctx=ctx)
-    seconds = _median_seconds(lambda: nd.dot(A, B), repeats)
+    X = nd.random.uniform(shape=(size, size), ctx=ctx)
+    W = nd.random.uniform(shape=(size, size), ctx=ctx)
+    seconds = _median_seconds(lambda: nd.FullyConnected(
+        X, W, num_hidden=size, no_bias=True), repeats)
     return 2 * size ** 3 / seconds / 1e9
 
 
 def measure_bandwidth(nbytes=COPY_BYTES, repeats=REPEATS, ctx=None):
-    """GB/s of copying an ``nbytes`` fp32 array (read + write, median)."""
+    """GB/s of streaming an ``nbytes`` fp32 array (median).
+
+    The better of a copy (read + write, counted as twice the bytes) and
+    a sum (read only): a dense layer at batch 1 mostly reads its
+    weights, and a copy's write costs more than a read.
+    """
     ctx = ctx or mx.cpu()
     X = nd.random.uniform(shape=(nbytes // 4,), ctx=ctx)
     Y = nd.zeros_like(X)
-    seconds = _median_seconds(lambda: X.copyto(Y), repeats)
-    return 2 * X.size * 4 / seconds / 1e9
+    copy = _median_seconds(lambda: X.copyto(Y), repeats)
+    read = _median_seconds(lambda: X.sum(), repeats)
+    return max(2 * X.size * 4 / copy, X.size * 4 / read) / 1e9
 
 
 def threads():
