@@ -875,6 +875,10 @@ def conv_shape_figure(n=6, k=3, p=1, s=1):
             ax.add_patch(Rectangle((j, n_pad - 1 - i), 1, 1,
                                    facecolor=color, edgecolor='black',
                                    linewidth=1))
+    # the two windows' frames: they overlap when the stride is below k
+    _window(ax, 0, 0, n_pad, 0, 0, k, k, '#08519c')
+    if m > 1:
+        _window(ax, 0, 0, n_pad, 0, s, k, k, '#a63603')
     x0 = n_pad + 2
     for i in range(m):
         for j in range(m):

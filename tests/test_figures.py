@@ -268,7 +268,8 @@ def test_batchnorm_fraction_is_display_size():
 def test_conv_shape_figure_draws_the_formulas_output(n, k, p, s):
     fig = figures.conv_shape_figure(n, k, p, s)
     m = (n - k + 2 * p + s) // s
-    cells = [r for r in fig.axes[0].patches if r.get_width() == 1]
+    cells = [r for r in fig.axes[0].patches
+             if r.get_width() == 1 and r.get_fill()]
     # the padded input's cells, then the output's
     assert len(cells) == (n + 2 * p) ** 2 + m * m
     texts = [t.get_text() for t in fig.axes[0].texts]
