@@ -122,6 +122,8 @@ def run_command(body, debug=False, interrupted=None):
     except ValueError:  # not the main thread: leave signals alone
         previous = previous_int = None
     wrapped = not isinstance(sys.stdout, PipeSafe)  # not yet (nested)
+    if wrapped:
+        _line_buffered(sys.stdout)
     stdout = sys.stdout = PipeSafe.wrap(sys.stdout)
     watchdog = (Watchdog.start(debug, interrupted) if previous is not None
                 else None)
@@ -239,6 +241,15 @@ class Watchdog:
         self.thread.join(1.0)
         os.close(self.write)
         os.close(self.read)
+
+
+def _line_buffered(stream):
+    """Each printed line reaches a pipe at once (``train ... | tee log``
+    shows every epoch as it ends, not all of them at exit)."""
+    try:
+        stream.reconfigure(line_buffering=True)
+    except (AttributeError, ValueError, io.UnsupportedOperation):
+        pass  # not a text stream of ours (a test's capture): leave it
 
 
 class PipeSafe:

@@ -570,11 +570,15 @@ def _lonely_worker(tmp_path, **extra):
     roles = dict(DMLC_ROLE='worker', DMLC_PS_ROOT_URI='127.0.0.1',
                  DMLC_PS_ROOT_PORT=str(free_port()), DMLC_NUM_SERVER='1',
                  DMLC_NUM_WORKER='1', **extra)
+    environ = env(**roles)
+    # stdout is a pipe here: the first line must arrive while the worker
+    # waits, without the caller's PYTHONUNBUFFERED (CI need not set it)
+    environ.pop('PYTHONUNBUFFERED', None)
     return subprocess.Popen(
         [sys.executable, '-m', 'd2l_cnn.train', 'batchnorm', *TINY,
          '--kvstore', 'dist_sync', '--out', str(tmp_path / 'o')],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env=env(**roles))
+        env=environ)
 
 
 @pytest.mark.parametrize('sig', [signal.SIGTERM, signal.SIGINT])
