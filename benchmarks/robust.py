@@ -8,7 +8,11 @@ table per network: final test accuracy and seconds per epoch, a cell
 in bold when it misses ``--target``. Another thread count adds the
 floating-point sums in another order, so each cell follows its own
 path; more threads than cores gives the numbers of a machine with that
-many cores, only slower.
+many cores, only slower. Such cells run with ``OMP_NUM_THREADS=T`` and
+``OMP_WAIT_POLICY=PASSIVE`` (unless set): idle OpenMP threads sleep
+instead of spinning, which leaves the sums and their order as they are
+(LeNet, 4 threads on 2 cores: the same ten test accuracies, 1.5 instead
+of 16 s an epoch beside another job).
 
 Every finished cell goes into ``--json`` at once, and a rerun skips the
 cells already there (a run killed half-way resumes from its last
@@ -46,6 +50,15 @@ def cell_key(model, tag, threads, seed):
     return '%s|%s|t%d|s%d' % (model, tag, threads, seed)
 
 
+def cell_env(threads, cores=None):
+    """The environment of a cell: T OpenMP threads, waiting passively
+    when there are more threads than cores (same numbers, no spinning)."""
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+    if threads > (cores or os.cpu_count() or 1):
+        env.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
+    return env
+
+
 def run_cell(model, tag, threads, seed, train_args, out_root, nice):
     """Train one cell in a subprocess; its record (or its error)."""
     out = os.path.join(out_root, '%s-%s-t%d-s%d' % (
@@ -55,7 +68,7 @@ def run_cell(model, tag, threads, seed, train_args, out_root, nice):
     cmd += shlex.split(train_args)
     if os.path.isdir(os.path.join(out, 'checkpoints')):
         cmd.append('--resume')  # a killed run continues
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+    env = cell_env(threads)
     if nice:
         cmd = ['nice', '-n', str(nice)] + cmd
     record = dict(model=model, tag=tag, threads=threads, seed=seed,

@@ -52,3 +52,13 @@ def test_grid_json_table_and_resume(tmp_path, monkeypatch, capsys):
 def test_parse_ints():
     assert robust.parse_ints('0-4') == [0, 1, 2, 3, 4]
     assert robust.parse_ints('1,2,4,8') == [1, 2, 4, 8]
+
+
+def test_more_threads_than_cores_wait_passively(monkeypatch):
+    monkeypatch.delenv('OMP_WAIT_POLICY', raising=False)
+    env = robust.cell_env(4, cores=2)
+    assert env['OMP_NUM_THREADS'] == '4'
+    assert env['OMP_WAIT_POLICY'] == 'PASSIVE'
+    assert 'OMP_WAIT_POLICY' not in robust.cell_env(2, cores=2)
+    monkeypatch.setenv('OMP_WAIT_POLICY', 'ACTIVE')  # the user's stays
+    assert robust.cell_env(8, cores=2)['OMP_WAIT_POLICY'] == 'ACTIVE'
