@@ -54,6 +54,7 @@ def median_gflops(fn, flops, repeats):
 
 def matmul_peak(n=MATMUL_N, repeats=5):
     """fp32 GFLOP/s of an n^3 matrix product: MXNet ``nd.dot``, numpy."""
+    import d2l_cnn  # noqa: F401  numpy's names for MXNet first
     import mxnet as mx
     import numpy as np
     from mxnet import nd

@@ -14,6 +14,7 @@ import random
 import sys
 import types
 
+import d2l_cnn  # first: numpy's names for MXNet
 import d2lzh
 import mxnet as mx
 import numpy as np
@@ -75,7 +76,6 @@ def book_resnet(num_classes=10):
 def build_net(name):
     if name == 'resnet':
         return book_resnet()
-    import d2l_cnn
     return d2l_cnn.get_model(name)
 
 

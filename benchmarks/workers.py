@@ -17,10 +17,10 @@ from benchmarks.common import (load_digits, matmul_peak, max_rss_mib,
 
 def _worker_a(spec):
     """d2l_cnn: train_ch5 epochs, then the training step alone."""
+    import d2l_cnn  # first: numpy's names for MXNet
     import mxnet as mx
     from mxnet import autograd, gluon, init, nd
 
-    import d2l_cnn
     from d2l_cnn import data, train
     result = {}
     (X_train, y_train), (X_test, y_test) = load_digits(spec)
@@ -98,11 +98,11 @@ def _worker_b(spec):
     """The second edition: d2l 1.0.3's train_ch6, numpy interface."""
     import types
 
+    import d2l_cnn  # first: numpy's names for MXNet
     import mxnet as mx
     from mxnet import autograd, gluon, init, np, npx
     from d2l import mxnet as d2l
 
-    import d2l_cnn
     npx.set_np()
     # Outside Jupyter the Animator would print a figure object at every
     # update: drop the display calls, keep the plotting in the loop.
@@ -168,10 +168,10 @@ class _Capture:
 
 def _worker_c(spec):
     """The first edition: a d2lzh-style imperative loop in classic nd."""
+    import d2l_cnn  # first: numpy's names for MXNet
     import mxnet as mx
     from mxnet import autograd, gluon, init, nd
 
-    import d2l_cnn
     (X_train, y_train), (X_test, y_test) = load_digits(spec)
     bs, ctx = spec['batch_size'], mx.cpu()
     # d2lzh: 4 workers except on Windows
@@ -301,10 +301,10 @@ def _worker_layers(spec):
     the matrix product peak, this shows which layers keep the training
     step from it.
     """
+    import d2l_cnn  # first: numpy's names for MXNet
     import mxnet as mx
     from mxnet import autograd, nd
 
-    import d2l_cnn
     from d2l_cnn import cost
     bs, r = spec['batch_size'], spec['resize']
     net = d2l_cnn.get_model(spec['model'])

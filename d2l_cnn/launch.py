@@ -96,7 +96,9 @@ import time
 from .errors import OneLineParser, UsageError, run_command
 
 LOOPBACK = '127.0.0.1'
-SERVER_CODE = 'import mxnet'  # the server loop runs on import
+# the server loop runs on import of mxnet; d2l_cnn (its compat module)
+# first, or MXNet 1.9.1 cannot import on numpy >= 1.24
+SERVER_CODE = 'import d2l_cnn'
 DEFAULT_SSH = 'ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new'
 PASS_ENV_PREFIXES = ('MXNET_', 'PS_')
 PASS_ENV = ('PYTHONPATH', 'OMP_NUM_THREADS', 'DMLC_INTERFACE')

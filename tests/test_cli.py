@@ -232,6 +232,9 @@ def test_data_root_is_a_file(tmp_path, capsys):
 
 def test_offline_download_says_what_to_do(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv('MXNET_GLUON_REPO', 'http://127.0.0.1:9/')
+    # a command, not a notebook: an ipykernel another test imported into
+    # this process would turn the download's progress bar on
+    monkeypatch.delitem(sys.modules, 'ipykernel', raising=False)
     root = tmp_path / 'fashion'
     status = cli.main(['lenet', '--recipe', 'book', '--root', str(root),
                        '--out', str(tmp_path / 'o')])

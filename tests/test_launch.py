@@ -35,6 +35,7 @@ WORKER = textwrap.dedent('''
     import sys
 
     import numpy as np
+    import d2l_cnn  # first: numpy's names for MXNet
     import mxnet as mx
     from mxnet import autograd, gluon, nd
     from mxnet.gluon import nn
@@ -110,6 +111,7 @@ UNEVEN = textwrap.dedent('''
     import sys
 
     import numpy as np
+    import d2l_cnn  # first: numpy's names for MXNet
     import mxnet as mx
     from mxnet import gluon, nd
     from mxnet.gluon import nn
@@ -341,7 +343,7 @@ def test_plan_local():
         if job.role == 'worker':
             assert job.argv == ['python', 'train.py']
         else:
-            assert job.argv == [sys.executable, '-c', 'import mxnet']
+            assert job.argv == [sys.executable, '-c', 'import d2l_cnn']
     _, free = L.plan(['x'], 1, 1)
     assert 1024 <= free < 65536
 
@@ -364,7 +366,7 @@ def test_plan_hosts(monkeypatch):
         assert job.env['PYTHONPATH'] == '/somewhere'
         assert job.env['MXNET_ENGINE_TYPE'] == 'NaiveEngine'
         assert job.env['A'] == 'b c'
-    assert jobs[0].argv == ['/opt/py', '-c', 'import mxnet']
+    assert jobs[0].argv == ['/opt/py', '-c', 'import d2l_cnn']
     argv = L.remote_command(jobs[-1], '/work dir', 'ssh -p 22')
     assert argv[:4] == ['ssh', '-p', '22', '10.0.0.1']
     assert argv[4].startswith('sh -c ')
