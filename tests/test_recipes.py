@@ -33,5 +33,5 @@ def test_nin_learns_on_a_cpu_with_the_default_command(tmp_path):
     history = json.loads((out / 'metrics.json').read_text())
     assert len(history) == 6  # the cpu recipe's epochs
     final = history[-1]['test_acc']
-    assert final >= 0.9, [round(r['test_acc'], 3) for r in history]
+    assert final >= 0.95, [round(r['test_acc'], 3) for r in history]
     assert os.path.exists(out / 'run.json')

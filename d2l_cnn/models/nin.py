@@ -37,17 +37,19 @@ def mlpconv(channels, kernel_size, strides, padding):
 
 @register_model(
     section='5.8', resize=224, lr=0.1, batch_size=128,
-    cpu=dict(resize=67, batch_size=32, num_epochs=6, optimizer='adam',
+    cpu=dict(resize=99, batch_size=32, num_epochs=6, optimizer='adam',
              lr=1e-3, lr_schedule='cosine', warmup_epochs=1.0,
              init='centered', centralize=True,
              why='Plain SGD needs thousands of steps to wake the ReLUs '
                  'before the global average pool, and 4,000 digits give '
                  'only 125 a pass; Adam scales each weight\'s step by its '
-                 'own gradient history, and zero-sum (centered) initial '
+                 'own gradient history, zero-sum (centered) initial '
                  'weights, kept near zero-sum by centralized gradients, '
-                 'with a one-epoch warm-up keep the ten class channels of '
-                 'the last block alive in most runs, so it learns in four '
-                 'passes at the smallest input, 67x67.'))
+                 'and a one-epoch warm-up keep the ten class channels of '
+                 'the last block alive, and 99x99 is the smallest input at '
+                 'which each class map is 2x2, not one pixel: a channel '
+                 'then dies only if it is negative at all four places for '
+                 'every digit.'))
 def nin(num_classes=10):
     """Network in Network (Lin et al., 2013), as in d2l-zh 5.8."""
     net = nn.HybridSequential()
