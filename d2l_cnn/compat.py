@@ -276,10 +276,25 @@ def missing_libraries(library=None, ldd_output=None):
                    if 'not found' in line})
 
 
+# the pip package that provides a module MXNet imports, where the names
+# differ
+PIP_NAMES = {'distutils': 'setuptools'}
+
+
 def load_failure(error, missing=None):
     """One line for ``import mxnet`` failing with ``error``."""
     text = str(error).strip().splitlines()
     text = text[0] if text else type(error).__name__
+    module = (getattr(error, 'name', None) or '').split('.')[0]
+    if isinstance(error, ModuleNotFoundError) and module not in ('',
+                                                                 'mxnet'):
+        # a Python package MXNet imports (its metadata's requests;
+        # distutils, which left the standard library in Python 3.12)
+        return ('MXNet cannot load: it imports %s, which this Python does '
+                'not have; pip install %s%s'
+                % (module, PIP_NAMES.get(module, module),
+                   ' (distutils left the standard library in Python 3.12)'
+                   if module == 'distutils' else ''))
     if missing is None:
         missing = missing_libraries()
     if not missing:

@@ -248,6 +248,28 @@ def test_missing_libgomp_from_the_error_alone():
     assert 'apt-get install libgomp1' in line and 'LD_LIBRARY' not in line
 
 
+@pytest.mark.parametrize('module, fix', [
+    ('distutils', 'pip install setuptools (distutils left the standard '
+     'library in Python 3.12)'),
+    ('requests', 'pip install requests'),
+    ('graphviz.backend', 'pip install graphviz')])
+def test_missing_python_module_names_its_package(module, fix):
+    # a venv without setuptools on 3.12, a --no-deps install without
+    # requests (both seen in the simulated Colab runtime)
+    error = ModuleNotFoundError('No module named %r' % module, name=module)
+    line = compat.load_failure(error, missing=[])
+    assert line == ('MXNet cannot load: it imports %s, which this Python '
+                    'does not have; %s' % (module.split('.')[0], fix))
+
+
+def test_a_broken_mxnet_is_not_called_missing():
+    error = ModuleNotFoundError("No module named 'mxnet._ffi'",
+                                name='mxnet._ffi')
+    line = compat.load_failure(error, missing=[])
+    assert line.startswith('MXNet cannot load (ModuleNotFoundError')
+    assert 'reinstall' in line
+
+
 FAKE_MXNET = 'raise OSError("libgomp.so.1: cannot open shared object ' \
     'file: No such file or directory")\n'
 
