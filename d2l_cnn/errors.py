@@ -100,18 +100,29 @@ def mxnet_hint(error):
 
 # how many SIGINT / SIGTERM Python's handlers have run (see Watchdog)
 _HANDLED = [0]
+# True while a command's body runs: only then does a signal raise
+# KeyboardInterrupt. Outside it (run_command setting up, or tidying up
+# in its finally, where an exception would escape as a traceback and a
+# death by SIGINT) the signal is kept in _PENDING: one that came before
+# the body interrupts it as it starts; one that came after it returned
+# is dropped, as the command's work is complete.
+_ARMED = [False]
+_PENDING = [False]
 
 
 def _terminate(signum, frame):
     _HANDLED[0] += 1
-    raise KeyboardInterrupt
+    if _ARMED[0]:
+        raise KeyboardInterrupt
+    _PENDING[0] = True
 
 
 def run_command(body, debug=False, interrupted=None):
     """Run ``body()`` as a command's main; returns the exit status.
 
     ``body``'s return value is the status (None means 0). SIGTERM is
-    turned into ``KeyboardInterrupt`` while it runs; ``interrupted()``
+    turned into ``KeyboardInterrupt`` while it runs (one that comes
+    after it returned is dropped: see ``_ARMED``); ``interrupted()``
     (if given) says what was kept and how to continue. Errors become
     one line on stderr, after the traceback when ``debug``.
     """
@@ -127,7 +138,11 @@ def run_command(body, debug=False, interrupted=None):
     stdout = sys.stdout = PipeSafe.wrap(sys.stdout)
     watchdog = (Watchdog.start(debug, interrupted) if previous is not None
                 else None)
+    armed = _ARMED[0]  # nested commands: the outer one stays armed
     try:
+        _ARMED[0] = True
+        if _PENDING[0]:  # a signal while the lines above ran
+            raise KeyboardInterrupt
         status = body()
         return 0 if status is None else status
     except D2LError as e:
@@ -155,6 +170,7 @@ def run_command(body, debug=False, interrupted=None):
                      'with the output of --debug'
                      % (type(e).__name__, str(e)[:200]), INTERNAL)
     finally:
+        _ARMED[0] = armed
         if watchdog is not None:
             watchdog.stop()
         if wrapped and sys.stdout is stdout:
@@ -162,6 +178,7 @@ def run_command(body, debug=False, interrupted=None):
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
             signal.signal(signal.SIGINT, previous_int)
+        _PENDING[0] = False
 
 
 class Watchdog:

@@ -97,7 +97,7 @@ def test_interrupt_saves_and_says_how_to_resume(reference, tmp_path, sig):
     time.sleep(0.2)
     proc.send_signal(sig)
     code, _, err = finish(proc)
-    assert code == 130
+    assert code == 130, err
     lines = [line for line in err.splitlines() if line.strip()]
     assert lines[-1].startswith('error: interrupted; the last complete '
                                 'epoch is saved in ')
@@ -106,3 +106,45 @@ def test_interrupt_saves_and_says_how_to_resume(reference, tmp_path, sig):
     code, _, err = finish(start(out, '--resume'))
     assert code == 0, err
     assert_bit_identical(load(out / 'model.params'), reference)
+
+
+# ------------- a signal outside the command's body (errors.run_command)
+
+def test_a_signal_after_the_body_is_dropped(monkeypatch, capsys):
+    # SIGTERM while run_command tidies up (its finally; here inside
+    # Watchdog.stop): the work is done, and no KeyboardInterrupt may
+    # escape (once seen on 3.13: the process died by SIGINT, status -2)
+    from d2l_cnn import errors
+    stop = errors.Watchdog.stop
+
+    def stop_after_a_signal(self):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.05)  # Python's handler runs here
+        stop(self)
+    monkeypatch.setattr(errors.Watchdog, 'stop', stop_after_a_signal)
+    try:
+        status = errors.run_command(lambda: None)
+    except KeyboardInterrupt:
+        pytest.fail('KeyboardInterrupt escaped run_command')
+    assert status == 0 and capsys.readouterr().err == ''
+    assert errors.run_command(lambda: 5) == 5  # nothing left pending
+
+
+def test_a_signal_before_the_body_interrupts_it(monkeypatch, capsys):
+    from d2l_cnn import errors
+    start = errors.Watchdog.start
+
+    def start_after_a_signal(debug, interrupted):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.05)
+        return start(debug, interrupted)
+    monkeypatch.setattr(errors.Watchdog, 'start',
+                        staticmethod(start_after_a_signal))
+    ran = []
+    try:
+        status = errors.run_command(lambda: ran.append(1),
+                                    interrupted=lambda: 'stopped early')
+    except KeyboardInterrupt:
+        pytest.fail('KeyboardInterrupt escaped run_command')
+    assert status == 130 and not ran
+    assert capsys.readouterr().err.strip() == 'error: stopped early'
