@@ -70,7 +70,9 @@ Clusters that start jobs with MPI: ``--launcher mpi`` runs the
 scheduler here, at ``--root ADDR`` (an address of this machine every
 rank reaches; default 127.0.0.1, everything on this machine), and starts
 the servers and the workers as two ``mpirun -np N -x DMLC_...`` jobs;
-``--mpirun "mpirun --hostfile FILE"`` says where (Open MPI's options).
+``--mpirun "mpirun --hostfile FILE"`` says where (Open MPI's options);
+each rank's lines show as ``[worker RANK]`` (its MPI rank), whole even
+when the ranks write at the same moment.
 Under SLURM, inside an allocation (``salloc -N 2 -n 4``), Open MPI's
 ``mpirun`` finds the allocated nodes by itself: ``python -m
 d2l_cnn.launch --launcher mpi --root $(hostname -i) -n 2 -s 2 -- ...``
@@ -85,6 +87,7 @@ NAME=VALUE`` adds more).
 """
 import argparse
 import os
+import re
 import shlex
 import signal
 import socket
@@ -103,6 +106,9 @@ DEFAULT_SSH = 'ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new'
 PASS_ENV_PREFIXES = ('MXNET_', 'PS_')
 PASS_ENV = ('PYTHONPATH', 'OMP_NUM_THREADS', 'DMLC_INTERFACE')
 STATUS_TIMEOUT = 124
+# ``mpirun --tag-output`` starts every piece of a rank's output with
+# ``[JOB,RANK]<stdout>:`` (Open MPI 4; 5 adds a space, left in the line)
+MPI_TAG = re.compile(r'\[\d+,(\d+)\]<std(?:out|err|diag)>:')
 
 
 def free_port(host=LOOPBACK):
@@ -181,6 +187,7 @@ class Job:
         self.role, self.index = role, index
         self.argv, self.env, self.host = list(argv), dict(env), host
         self._name = name
+        self.tagged = '--tag-output' in self.argv  # an mpirun of ranks
         self.proc = None
         self.readers = []
 
@@ -214,11 +221,48 @@ def remote_command(job, workdir, ssh):
 
 
 def mpirun_command(mpirun, num, env, argv):
-    """``mpirun -np NUM -x NAME=VALUE ... ARGV``: NUM copies of ARGV."""
-    flags = []
+    """``mpirun -np NUM -x NAME=VALUE ... ARGV``: NUM copies of ARGV.
+
+    ``--tag-output`` marks whose output each piece is: ``mpirun`` merges
+    the ranks' pipes, so a line one rank writes in two pieces (Python
+    under ``PYTHONUNBUFFERED``: the text, then the newline) can arrive
+    with another rank's line in between; ``RankLines`` puts them back.
+    """
+    flags = ['--tag-output']
     for key, value in sorted(env.items()):
         flags += ['-x', '%s=%s' % (key, value)]
     return shlex.split(mpirun) + ['-np', str(num)] + flags + list(argv)
+
+
+class RankLines:
+    """Whole lines per rank from ``mpirun --tag-output``'s merged lines.
+
+    ``feed(text)`` takes what ``mpirun`` wrote up to a newline and returns
+    ``(rank, line)`` for each line a rank completed; ``rank`` is None for
+    ``mpirun``'s own untagged messages. ``close()`` returns the pieces
+    left without a newline when the pipe ends.
+    """
+
+    def __init__(self):
+        self.pending = {}  # rank -> the start of its unfinished line
+
+    def feed(self, text):
+        pieces = MPI_TAG.split(text)
+        done = []
+        if pieces[0]:
+            done.append((None, pieces[0].rstrip('\r\n')))
+        for rank, piece in zip(pieces[1::2], pieces[2::2]):
+            rank = int(rank)
+            lines = (self.pending.pop(rank, '') + piece).split('\n')
+            if lines[-1]:
+                self.pending[rank] = lines[-1]
+            done += [(rank, line.rstrip('\r')) for line in lines[:-1]]
+        return done
+
+    def close(self):
+        done = sorted(self.pending.items())
+        self.pending.clear()
+        return done
 
 
 def _check_counts(command, num_workers, num_servers, port):
@@ -340,14 +384,28 @@ class Launcher:
             stream.write(text)
             stream.flush()
 
-    def _forward(self, pipe, stream, name):
-        prefix = '[%s] ' % name
+    def _forward(self, pipe, stream, job):
+        """Copy a job's pipe to ``stream``, each line with whose it is.
+
+        An mpirun job's lines are put back together per rank and shown
+        as ``[worker RANK]`` (``[workers]`` for mpirun's own)."""
+        ranks = RankLines() if job.tagged else None
+
+        def show(lines):
+            for rank, line in lines:
+                name = job.name if rank is None else \
+                    '%s %d' % (job.role, rank)
+                try:
+                    self._write(stream, '[%s] %s\n' % (name, line))
+                except (OSError, ValueError):
+                    pass  # our output is gone (| head): keep draining
+
         for raw in iter(pipe.readline, b''):
-            line = raw.decode('utf-8', 'replace').rstrip('\r\n')
-            try:
-                self._write(stream, prefix + line + '\n')
-            except (OSError, ValueError):
-                pass  # our output is gone (| head): keep draining the pipe
+            text = raw.decode('utf-8', 'replace')
+            show(ranks.feed(text) if ranks else
+                 [(None, text.rstrip('\r\n'))])
+        if ranks:
+            show(ranks.close())
         pipe.close()
 
     def start(self, job):
@@ -368,7 +426,7 @@ class Launcher:
         for pipe, stream in ((job.proc.stdout, self.stdout),
                              (job.proc.stderr, self.stderr)):
             t = threading.Thread(target=self._forward,
-                                 args=(pipe, stream, job.name), daemon=True)
+                                 args=(pipe, stream, job), daemon=True)
             t.start()
             job.readers.append(t)
 

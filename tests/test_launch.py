@@ -432,6 +432,36 @@ def test_forwarding_and_success(tmp_path):
     assert _all_ended(jobs)
 
 
+def test_rank_lines_puts_split_lines_back_together():
+    # what mpirun --tag-output wrote when two ranks printed a line each
+    # in two pieces (the text, then the newline) at the same moment
+    ranks = L.RankLines()
+    got = ranks.feed('[1,1]<stdout>:rank 1 of 2[1,0]<stdout>:rank 0 '
+                     'of 2[1,1]<stdout>:\n')
+    assert got == [(1, 'rank 1 of 2')]
+    got = ranks.feed('[1,0]<stdout>:\n')
+    assert got == [(0, 'rank 0 of 2')]
+    # several lines in one piece, mpirun's own line, a blank line
+    assert ranks.feed('[1,0]<stdout>:a\n[1,0]<stdout>:b\n') == \
+        [(0, 'a'), (0, 'b')]
+    assert ranks.feed('Primary job terminated normally\n') == \
+        [(None, 'Primary job terminated normally')]
+    assert ranks.feed('[1,1]<stderr>:\n') == [(1, '')]
+    # a line left without its newline when the pipe ends is not lost
+    assert ranks.feed('[1,2]<stdout>:last words') == []
+    assert ranks.close() == [(2, 'last words')]
+    assert ranks.close() == []
+
+
+def test_mpirun_jobs_tag_their_output():
+    argv = L.mpirun_command('mpirun --hostfile hf', 2, {'A': '1'},
+                            ['python', 'w.py'])
+    assert argv == ['mpirun', '--hostfile', 'hf', '-np', '2',
+                    '--tag-output', '-x', 'A=1', 'python', 'w.py']
+    assert L.Job('worker', 0, argv, {}, name='workers').tagged
+    assert not L.Job('worker', 0, ['python', 'w.py'], {}).tagged
+
+
 def _one_fails(tail):
     # the first worker to take the lock fails, the other keeps running
     return _sh('if mkdir lock 2>/dev/null; then %s; fi; exec sleep 60'

@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
+import textwrap
 import threading
 import time
 
@@ -191,8 +192,41 @@ def test_mpi_launcher_two_ranks_per_role(tmp_path):
     assert 'through mpirun' in err.getvalue()
     ranks = sorted(line.split('] ')[1] for line in out.getvalue().splitlines()
                    if '] rank ' in line)
-    assert ranks == ['rank 0 of 2', 'rank 1 of 2']
+    assert ranks == ['rank 0 of 2', 'rank 1 of 2'], out.getvalue()
+    assert '[worker 0] ' in out.getvalue() and '[worker 1] ' in \
+        out.getvalue()
     _check_same_training(tmp_path, tmp_path / 'worker.py')
+
+
+# each rank writes its lines in two pieces, as Python does when
+# PYTHONUNBUFFERED is set (CI's failure: 'rank 1 of 2rank 0 of 2')
+PIECES = textwrap.dedent('''
+    import os
+    import sys
+    rank = os.environ['OMPI_COMM_WORLD_RANK']
+    for i in range(300):
+        os.write(1, ('rank %s line %d' % (rank, i)).encode())
+        os.write(1, b'\\n')
+''')
+
+
+def test_mpirun_output_stays_whole_lines_per_rank(tmp_path):
+    if not shutil.which('mpirun'):
+        pytest.skip('needs mpirun (apt-get install openmpi-bin)')
+    (tmp_path / 'pieces.py').write_text(PIECES)
+    jobs, _ = L.plan([PY, 'pieces.py'], 2, 1, launcher='mpi')
+    workers = jobs[-1]
+    out, err = io.StringIO(), io.StringIO()
+    status = L.Launcher([workers], workdir=str(tmp_path), grace=5,
+                        stdout=out, stderr=err).run(timeout=TIMEOUT)
+    assert status == 0, err.getvalue()
+    lines = out.getvalue().splitlines()
+    for rank in (0, 1):
+        assert ['[worker %d] rank %d line %d' % (rank, rank, i)
+                for i in range(300)] == \
+            [line for line in lines if line.startswith('[worker %d]' % rank)]
+    assert len(lines) == 600, [line for line in lines
+                               if not line.startswith('[worker ')]
 
 
 def test_mpi_launcher_stops_on_a_failing_worker(tmp_path):
