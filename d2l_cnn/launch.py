@@ -87,7 +87,6 @@ NAME=VALUE`` adds more).
 """
 import argparse
 import os
-import re
 import shlex
 import signal
 import socket
@@ -97,6 +96,7 @@ import threading
 import time
 
 from .errors import OneLineParser, UsageError, run_command
+from .mpi import RankLines, mpirun_command
 
 LOOPBACK = '127.0.0.1'
 # the server loop runs on import of mxnet; d2l_cnn (its compat module)
@@ -106,9 +106,6 @@ DEFAULT_SSH = 'ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new'
 PASS_ENV_PREFIXES = ('MXNET_', 'PS_')
 PASS_ENV = ('PYTHONPATH', 'OMP_NUM_THREADS', 'DMLC_INTERFACE')
 STATUS_TIMEOUT = 124
-# ``mpirun --tag-output`` starts every piece of a rank's output with
-# ``[JOB,RANK]<stdout>:`` (Open MPI 4; 5 adds a space, left in the line)
-MPI_TAG = re.compile(r'\[\d+,(\d+)\]<std(?:out|err|diag)>:')
 
 
 def free_port(host=LOOPBACK):
@@ -218,51 +215,6 @@ def remote_command(job, workdir, ssh):
               '2>/dev/null) >/dev/null 2>&1 & exec 3<&-; wait $pid'
               % (shlex.quote(workdir), env, cmd))
     return shlex.split(ssh) + [job.host, 'sh -c %s' % shlex.quote(script)]
-
-
-def mpirun_command(mpirun, num, env, argv):
-    """``mpirun -np NUM -x NAME=VALUE ... ARGV``: NUM copies of ARGV.
-
-    ``--tag-output`` marks whose output each piece is: ``mpirun`` merges
-    the ranks' pipes, so a line one rank writes in two pieces (Python
-    under ``PYTHONUNBUFFERED``: the text, then the newline) can arrive
-    with another rank's line in between; ``RankLines`` puts them back.
-    """
-    flags = ['--tag-output']
-    for key, value in sorted(env.items()):
-        flags += ['-x', '%s=%s' % (key, value)]
-    return shlex.split(mpirun) + ['-np', str(num)] + flags + list(argv)
-
-
-class RankLines:
-    """Whole lines per rank from ``mpirun --tag-output``'s merged lines.
-
-    ``feed(text)`` takes what ``mpirun`` wrote up to a newline and returns
-    ``(rank, line)`` for each line a rank completed; ``rank`` is None for
-    ``mpirun``'s own untagged messages. ``close()`` returns the pieces
-    left without a newline when the pipe ends.
-    """
-
-    def __init__(self):
-        self.pending = {}  # rank -> the start of its unfinished line
-
-    def feed(self, text):
-        pieces = MPI_TAG.split(text)
-        done = []
-        if pieces[0]:
-            done.append((None, pieces[0].rstrip('\r\n')))
-        for rank, piece in zip(pieces[1::2], pieces[2::2]):
-            rank = int(rank)
-            lines = (self.pending.pop(rank, '') + piece).split('\n')
-            if lines[-1]:
-                self.pending[rank] = lines[-1]
-            done += [(rank, line.rstrip('\r')) for line in lines[:-1]]
-        return done
-
-    def close(self):
-        done = sorted(self.pending.items())
-        self.pending.clear()
-        return done
 
 
 def _check_counts(command, num_workers, num_servers, port):

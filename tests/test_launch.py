@@ -22,7 +22,7 @@ from mxnet import nd
 
 import d2l_cnn
 from conftest import subprocess_env
-from d2l_cnn import launch as L
+from d2l_cnn import launch as L, mpi
 from d2l_cnn.errors import UsageError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(d2l_cnn.__file__)))
@@ -435,7 +435,7 @@ def test_forwarding_and_success(tmp_path):
 def test_rank_lines_puts_split_lines_back_together():
     # what mpirun --tag-output wrote when two ranks printed a line each
     # in two pieces (the text, then the newline) at the same moment
-    ranks = L.RankLines()
+    ranks = mpi.RankLines()
     got = ranks.feed('[1,1]<stdout>:rank 1 of 2[1,0]<stdout>:rank 0 '
                      'of 2[1,1]<stdout>:\n')
     assert got == [(1, 'rank 1 of 2')]
@@ -454,8 +454,8 @@ def test_rank_lines_puts_split_lines_back_together():
 
 
 def test_mpirun_jobs_tag_their_output():
-    argv = L.mpirun_command('mpirun --hostfile hf', 2, {'A': '1'},
-                            ['python', 'w.py'])
+    argv = mpi.mpirun_command('mpirun --hostfile hf', 2, {'A': '1'},
+                              ['python', 'w.py'])
     assert argv == ['mpirun', '--hostfile', 'hf', '-np', '2',
                     '--tag-output', '-x', 'A=1', 'python', 'w.py']
     assert L.Job('worker', 0, argv, {}, name='workers').tagged
