@@ -177,14 +177,15 @@ class Job:
 
     Under ``--launcher mpi`` one job is the ``mpirun`` that starts all the
     servers (or all the workers); its ``name`` is then 'servers'
-    ('workers').
+    ('workers') and ``tagged`` is true: its output comes tagged by rank.
     """
 
-    def __init__(self, role, index, argv, env, host=None, name=None):
+    def __init__(self, role, index, argv, env, host=None, name=None,
+                 tagged=False):
         self.role, self.index = role, index
         self.argv, self.env, self.host = list(argv), dict(env), host
         self._name = name
-        self.tagged = '--tag-output' in self.argv  # an mpirun of ranks
+        self.tagged = tagged  # an mpirun of ranks: output tagged by rank
         self.proc = None
         self.readers = []
 
@@ -256,7 +257,7 @@ def _plan_mpi(command, num_workers, num_servers, port, python, extra_env,
                             ('worker', num_workers, command)):
         env = dict(common, DMLC_ROLE=role)
         jobs.append(Job(role, 0, mpirun_command(mpirun, num, env, argv),
-                        local, name=role + 's'))
+                        local, name=role + 's', tagged=True))
     return jobs, port
 
 

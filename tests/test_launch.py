@@ -458,8 +458,10 @@ def test_mpirun_jobs_tag_their_output():
                               ['python', 'w.py'])
     assert argv == ['mpirun', '--hostfile', 'hf', '-np', '2',
                     '--tag-output', '-x', 'A=1', 'python', 'w.py']
-    assert L.Job('worker', 0, argv, {}, name='workers').tagged
-    assert not L.Job('worker', 0, ['python', 'w.py'], {}).tagged
+    jobs, _ = L.plan(['python', 'w.py'], 2, 1, launcher='mpi')
+    assert [j.tagged for j in jobs] == [False, True, True]
+    jobs, _ = L.plan(['python', 'w.py'], 2, 1)
+    assert not any(j.tagged for j in jobs)
 
 
 def _one_fails(tail):
